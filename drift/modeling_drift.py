@@ -1,0 +1,207 @@
+"""DriftPolicy: Diffusion Policy's encoder and U-Net, trained as a one-step drifting generator.
+
+The network blocks are LeRobot's own (imported, not copied): ``DiffusionRgbEncoder``
+(ResNet + SpatialSoftmax) and ``DiffusionConditionalUnet1d`` (FiLM-conditioned 1D U-Net).
+The U-Net is called once per chunk with the timestep fixed at 0: noise chunk in, action
+chunk out. Training uses the drifting objective in :mod:`drift.field`.
+"""
+
+from collections import deque
+
+import torch
+from lerobot.policies.diffusion.modeling_diffusion import DiffusionConditionalUnet1d, DiffusionRgbEncoder
+from lerobot.policies.pretrained import PreTrainedPolicy
+from lerobot.policies.utils import populate_queues
+from lerobot.utils.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES, OBS_STATE
+from torch import Tensor, nn
+
+from .configuration_drift import DriftConfig
+from .field import drift_loss
+
+
+def stack_camera_images(batch: dict[str, Tensor], config: DriftConfig) -> dict[str, Tensor]:
+    """Add ``observation.images`` [..., n_cameras, C, H, W] stacked in the config's camera order."""
+    if not config.image_features:
+        return batch
+    batch = dict(batch)
+    batch[OBS_IMAGES] = torch.stack([batch[key] for key in config.image_features], dim=-4)
+    return batch
+
+
+class DriftModel(nn.Module):
+    """Observation encoder + one-step generator; knows nothing about queues or processors."""
+
+    def __init__(self, config: DriftConfig):
+        super().__init__()
+        self.config = config
+        cond_dim = config.robot_state_feature.shape[0]
+        n_cameras = len(config.image_features)
+        if n_cameras:
+            n_encoders = n_cameras if config.use_separate_rgb_encoder_per_camera else 1
+            self.rgb_encoder = nn.ModuleList(DiffusionRgbEncoder(config) for _ in range(n_encoders))
+            cond_dim += self.rgb_encoder[0].feature_dim * n_cameras
+        if config.env_state_feature:
+            cond_dim += config.env_state_feature.shape[0]
+        self.global_cond_dim = cond_dim * config.n_obs_steps
+        self.unet = DiffusionConditionalUnet1d(config, global_cond_dim=self.global_cond_dim)
+
+    @property
+    def action_dim(self) -> int:
+        return self.config.action_feature.shape[0]
+
+    def encode(self, batch: dict[str, Tensor]) -> Tensor:
+        """Global conditioning [B, n_obs_steps * per-step features] from normalized observations."""
+        state = batch[OBS_STATE]
+        b, s = state.shape[:2]
+        features = [state]
+        if self.config.image_features:
+            images = batch[OBS_IMAGES]  # [B, S, N, C, H, W]
+            if len(self.rgb_encoder) == 1:
+                feats = self.rgb_encoder[0](images.flatten(0, 2)).reshape(b, s, -1)
+            else:
+                per_cam = [enc(images[:, :, i].flatten(0, 1)) for i, enc in enumerate(self.rgb_encoder)]
+                feats = torch.stack(per_cam, dim=2).reshape(b, s, -1)
+            features.append(feats)
+        if self.config.env_state_feature:
+            features.append(batch[OBS_ENV_STATE])
+        return torch.cat(features, dim=-1).flatten(start_dim=1)
+
+    def generate(self, global_cond: Tensor, noise: Tensor) -> Tensor:
+        """One U-Net call: noise chunk [B, horizon, action_dim] → normalized action chunk."""
+        timestep = torch.zeros(noise.shape[0], dtype=torch.long, device=noise.device)
+        return self.unet(noise, timestep, global_cond=global_cond)
+
+    def sample_noise(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+        shape = (batch_size, self.config.horizon, self.action_dim)
+        return torch.randn(shape, device=device, dtype=dtype)
+
+    def generate_actions(self, batch: dict[str, Tensor], noise: Tensor | None = None) -> Tensor:
+        """The ``n_action_steps`` actions to execute, [B, n_action_steps, action_dim] (normalized).
+
+        ``noise`` is a N(0, I) draw (fresh per chunk when not given); it is multiplied by
+        ``config.noise_scale`` here so a caller-given draw means the same as an internal one.
+        """
+        global_cond = self.encode(batch)
+        if noise is None:
+            noise = self.sample_noise(global_cond.shape[0], global_cond.device, global_cond.dtype)
+        chunk = self.generate(global_cond, noise * self.config.noise_scale)
+        start = self.config.n_obs_steps - 1
+        return chunk[:, start : start + self.config.n_action_steps]
+
+    def compute_loss(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """Per-observation drifting loss [B] and the diagnostics that tell healthy from collapsed."""
+        cfg = self.config
+        expert = batch[ACTION]  # [B, T, D]
+        b, t, d = expert.shape
+        g = cfg.num_samples_per_obs
+        global_cond = self.encode(batch).repeat_interleave(g, dim=0)
+        noise = self.sample_noise(b * g, expert.device, expert.dtype)
+        generated = self.generate(global_cond, noise).reshape(b, g, t, d)
+
+        valid = None
+        if cfg.mask_padding and "action_is_pad" in batch:
+            valid = (~batch["action_is_pad"]).to(expert.dtype)[:, :, None].expand(b, t, d)
+
+        losses, fields = [], []
+        if cfg.chunk_representation in ("flat", "both"):
+            mask = None if valid is None else valid.reshape(b, t * d)
+            loss, field = drift_loss(generated.reshape(b, g, t * d), expert.reshape(b, 1, t * d), cfg.temperatures, mask)
+            losses.append(loss)
+            fields.append(field)
+        if cfg.chunk_representation in ("per_timestep", "both"):
+            step_losses = []
+            for step in range(t):
+                mask = None if valid is None else valid[:, step]
+                loss, field = drift_loss(generated[:, :, step], expert[:, step : step + 1], cfg.temperatures, mask)
+                step_losses.append(loss)
+                fields.append(field)
+            losses.append(torch.stack(step_losses).mean(0))
+        per_obs_loss = torch.stack(losses).sum(0)
+        return per_obs_loss, self._diagnostics(generated.detach(), expert, fields)
+
+    @staticmethod
+    def _diagnostics(generated: Tensor, expert: Tensor, fields: list) -> dict[str, float]:
+        """Scalars for lerobot-train's log: scale and force RMS should settle, spread must stay > 0."""
+        rms_to_expert = (generated - expert[:, None]).square().mean(dim=(2, 3)).sqrt()  # [B, G]
+        metrics = {
+            "drift_scale": torch.stack([f.mean_distance for f in fields]).mean().item(),
+            "within_group_std": generated.std(dim=1, unbiased=False).mean().item(),
+            "best_of_g_rms": rms_to_expert.min(dim=1).values.mean().item(),
+            "single_sample_rms": rms_to_expert[:, 0].mean().item(),
+            "group_mean_rms": (generated.mean(1) - expert).square().mean(dim=(1, 2)).sqrt().mean().item(),
+        }
+        for tau in fields[0].force_rms:
+            metrics[f"force_rms_tau{tau:g}"] = torch.stack([f.force_rms[tau] for f in fields]).mean().item()
+        return metrics
+
+
+class DriftPolicy(PreTrainedPolicy):
+    """One-step drifting policy: one network evaluation per action chunk.
+
+    Works with LeRobot's train/eval/rollout loops the way ``DiffusionPolicy`` does:
+    observation and action queues, ``select_action`` for one step, ``predict_action_chunk``
+    for a whole chunk, ``forward`` → ``(loss, metrics)`` for training.
+    """
+
+    config_class = DriftConfig
+    name = "drift"
+
+    def __init__(self, config: DriftConfig, **kwargs):
+        super().__init__(config)
+        config.validate_features()
+        self.config = config
+        self.model = DriftModel(config)
+        self._queues: dict[str, deque] = {}
+        self.reset()
+
+    def get_optim_params(self):
+        return self.model.parameters()
+
+    def reset(self):
+        """Clear observation and action queues (call at every episode start)."""
+        n = self.config.n_obs_steps
+        self._queues = {OBS_STATE: deque(maxlen=n), ACTION: deque(maxlen=self.config.n_action_steps)}
+        if self.config.image_features:
+            self._queues[OBS_IMAGES] = deque(maxlen=n)
+        if self.config.env_state_feature:
+            self._queues[OBS_ENV_STATE] = deque(maxlen=n)
+
+    def _with_time_axis(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Accept [B, ...] (single frame, n_obs_steps = 1) as well as [B, n_obs_steps, ...] inputs."""
+        batch = dict(batch)
+        for key in (OBS_STATE, OBS_ENV_STATE, *self.config.image_features):
+            expected = 3 if key in (OBS_STATE, OBS_ENV_STATE) else 5
+            if key in batch and batch[key].ndim == expected - 1:
+                batch[key] = batch[key].unsqueeze(1)
+        return stack_camera_images(batch, self.config)
+
+    @torch.no_grad()
+    def predict_action_chunk(self, batch: dict[str, Tensor], noise: Tensor | None = None) -> Tensor:
+        """[B, n_action_steps, action_dim] normalized actions from one generator call.
+
+        Uses the observation queues when ``select_action`` has filled them, else ``batch``
+        as given (e.g. a dataloader batch with a time axis).
+        """
+        if any(len(q) > 0 for k, q in self._queues.items() if k != ACTION):
+            batch = {k: torch.stack(list(q), dim=1) for k, q in self._queues.items() if k != ACTION}
+        else:
+            batch = self._with_time_axis(batch)
+        return self.model.generate_actions(batch, noise=noise)
+
+    @torch.no_grad()
+    def select_action(self, batch: dict[str, Tensor], noise: Tensor | None = None) -> Tensor:
+        """Next action [B, action_dim]; a new chunk is generated only when the queue is empty."""
+        batch = {k: v for k, v in batch.items() if k != ACTION}
+        batch = stack_camera_images(batch, self.config)
+        self._queues = populate_queues(self._queues, batch)
+        if len(self._queues[ACTION]) == 0:
+            chunk = self.predict_action_chunk(batch, noise=noise)
+            self._queues[ACTION].extend(chunk.transpose(0, 1))
+        return self._queues[ACTION].popleft()
+
+    def forward(self, batch: dict[str, Tensor], reduction: str = "mean") -> tuple[Tensor, dict]:
+        """Drifting loss (mean, or per sample with ``reduction="none"``) and training diagnostics."""
+        per_obs, metrics = self.model.compute_loss(self._with_time_axis(batch))
+        if reduction == "none":
+            return per_obs, metrics
+        return per_obs.mean(), metrics

@@ -1,0 +1,139 @@
+"""DriftPolicy / DriftModel: shapes, one network call per chunk, determinism, save/load, learning."""
+
+import pytest
+import torch
+
+from drift import DriftPolicy
+from tests.helpers import ACTION_DIM, random_batch, small_config
+
+LAYOUTS = {
+    "state_only": dict(cameras=0),
+    "state_1_camera": dict(cameras=1),
+    "state_2_cameras": dict(cameras=2),
+    "state_2_cameras_shared_encoder": dict(cameras=2, use_separate_rgb_encoder_per_camera=False),
+    "env_state": dict(env_state=True),
+}
+
+
+def _observation(config, batch_size=2):
+    """One time step as a robot would deliver it (no time axis)."""
+    batch = random_batch(config, batch_size)
+    return {k: v[:, -1] for k, v in batch.items() if k.startswith("observation")}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("n_obs_steps", [1, 2])
+def test_shapes_for_every_observation_layout(layout, n_obs_steps):
+    cfg = small_config(n_obs_steps=n_obs_steps, **LAYOUTS[layout])
+    policy = DriftPolicy(cfg)
+    loss, metrics = policy.forward(random_batch(cfg))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    per_sample, _ = policy.forward(random_batch(cfg), reduction="none")
+    assert per_sample.shape == (3,)
+    assert {"drift_scale", "within_group_std", "best_of_g_rms", "single_sample_rms"} <= metrics.keys()
+    assert "force_rms_tau0.05" in metrics
+
+    policy.eval()
+    chunk = policy.predict_action_chunk(random_batch(cfg))
+    assert chunk.shape == (3, cfg.n_action_steps, ACTION_DIM)
+    policy.reset()
+    action = policy.select_action(_observation(cfg))
+    assert action.shape == (2, ACTION_DIM)
+
+
+def _count_unet_calls(policy):
+    calls = []
+    policy.model.unet.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def test_exactly_one_unet_call_per_chunk():
+    cfg = small_config(cameras=1)
+    policy = DriftPolicy(cfg).eval()
+    calls = _count_unet_calls(policy)
+    for _ in range(cfg.n_action_steps * 3):
+        policy.select_action(_observation(cfg, batch_size=1))
+    assert len(calls) == 3
+    policy.predict_action_chunk(random_batch(cfg))
+    assert len(calls) == 4
+
+
+def test_training_runs_the_generator_once_for_all_g_samples():
+    cfg = small_config(num_samples_per_obs=4)
+    policy = DriftPolicy(cfg)
+    calls = _count_unet_calls(policy)
+    policy.forward(random_batch(cfg, batch_size=5))
+    assert len(calls) == 1
+
+
+def test_given_noise_is_deterministic_and_fresh_noise_varies():
+    cfg = small_config(cameras=1)
+    policy = DriftPolicy(cfg).eval()
+    batch = random_batch(cfg)
+    noise = torch.randn(3, cfg.horizon, ACTION_DIM)
+    a = policy.predict_action_chunk(batch, noise=noise)
+    b = policy.predict_action_chunk(batch, noise=noise.clone())
+    assert torch.equal(a, b)
+    c = policy.predict_action_chunk(batch)
+    d = policy.predict_action_chunk(batch)
+    assert not torch.equal(c, d)
+
+
+def test_noise_scale_multiplies_given_noise():
+    cfg = small_config()
+    policy = DriftPolicy(cfg).eval()
+    batch = random_batch(cfg)
+    noise = torch.randn(3, cfg.horizon, ACTION_DIM)
+    half = policy.predict_action_chunk(batch, noise=noise * 0.5)
+    policy.config.noise_scale = 0.5
+    assert torch.allclose(policy.predict_action_chunk(batch, noise=noise), half, atol=1e-6)
+
+
+def test_select_action_plays_the_chunk_in_order():
+    cfg = small_config()
+    policy = DriftPolicy(cfg).eval()
+    obs = _observation(cfg, batch_size=1)
+    noise = torch.randn(1, cfg.horizon, ACTION_DIM)
+    stacked = {k: v[:, None].expand(-1, cfg.n_obs_steps, *v.shape[1:]) for k, v in obs.items()}
+    expected = policy.predict_action_chunk(stacked, noise=noise)[0]
+    played = torch.stack([policy.select_action(obs, noise=noise)[0] for _ in range(cfg.n_action_steps)])
+    torch.testing.assert_close(played, expected)
+
+
+def test_save_pretrained_then_from_pretrained_gives_identical_actions(tmp_path):
+    cfg = small_config(cameras=2)
+    policy = DriftPolicy(cfg).eval()
+    batch = random_batch(cfg)
+    noise = torch.randn(3, cfg.horizon, ACTION_DIM)
+    expected = policy.predict_action_chunk(batch, noise=noise)
+    policy.save_pretrained(tmp_path)
+    loaded = DriftPolicy.from_pretrained(tmp_path).eval()
+    assert loaded.config.num_samples_per_obs == cfg.num_samples_per_obs
+    assert torch.equal(loaded.predict_action_chunk(batch, noise=noise), expected)
+
+
+def test_loss_is_finite_and_fits_a_tiny_batch():
+    """Overfitting one observation: the generated chunks converge onto its expert chunk."""
+    cfg = small_config(optimizer_lr=3e-3)
+    policy = DriftPolicy(cfg)
+    batch = random_batch(cfg, batch_size=4)
+    opt = torch.optim.Adam(policy.parameters(), lr=3e-3)
+    first_rms = None
+    for _ in range(150):
+        loss, metrics = policy.forward(batch)
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first_rms = first_rms or metrics["single_sample_rms"]
+    assert metrics["single_sample_rms"] < 0.3 * first_rms
+
+
+def test_padding_mask_option_trains():
+    cfg = small_config(mask_padding=True, chunk_representation="both")
+    policy = DriftPolicy(cfg)
+    batch = random_batch(cfg)
+    batch["action_is_pad"][:, -5:] = True
+    loss, _ = policy.forward(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
