@@ -50,7 +50,9 @@ class Trained:
 def build(method: str, down_dims: tuple[int, ...], horizon: int = 16, n_obs_steps: int = 2, **feats):
     """An untrained policy for ``method`` with the shared backbone sizes."""
     feats = feats or toy_features()
-    common = dict(horizon=horizon, n_obs_steps=n_obs_steps, n_action_steps=8, down_dims=down_dims, device="cpu")
+    common = dict(
+        horizon=horizon, n_obs_steps=n_obs_steps, n_action_steps=8, down_dims=down_dims, device="cpu"
+    )
     if method.startswith("dp"):
         return DiffusionPolicy(DiffusionConfig(**feats, **common, pretrained_backbone_weights=None))
     g = 1 if method == "drift_g1" else 4

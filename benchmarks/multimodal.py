@@ -97,7 +97,9 @@ def print_table(results: dict, title: str) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--steps", type=int, default=3000)
@@ -110,7 +112,14 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     results = run(
-        args.tasks, args.methods, args.steps, args.batch_size, args.episodes, args.eval, tuple(args.down_dims), args.seed
+        args.tasks,
+        args.methods,
+        args.steps,
+        args.batch_size,
+        args.episodes,
+        args.eval,
+        tuple(args.down_dims),
+        args.seed,
     )
     meta = {
         "date": date.today().isoformat(),
@@ -119,7 +128,9 @@ def main(argv=None) -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
-    print_table(results, f"multimodal benchmark ({args.steps} steps, batch {args.batch_size}, U-Net {args.down_dims})")
+    print_table(
+        results, f"multimodal benchmark ({args.steps} steps, batch {args.batch_size}, U-Net {args.down_dims})"
+    )
     print(f"wrote {args.out}")
 
 

@@ -21,6 +21,7 @@ import torch
 TASKS = ("bimodal", "obstacle")
 ARC_HEIGHT = 0.6
 EPISODE_LEN = {"bimodal": 24, "obstacle": 40}
+MODE_TOLERANCE = 0.1  # RMS over the executed chunk, in normalized units (5 % of the range)
 
 
 @dataclass
@@ -72,21 +73,26 @@ def eval_states(task: str, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.tile(obstacle_path(np.zeros(1), 1.0), (n, 1)).astype(np.float32)
 
 
-def score(task: str, states: np.ndarray, chunks: np.ndarray) -> ModeScore:
-    """Classify sampled chunks [n, T, 2] (executed steps, from the decision point) into modes."""
+def _rms(x: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.mean(np.square(x), axis=(1, 2)))
+
+
+def score(task: str, states: np.ndarray, chunks: np.ndarray, tol: float = MODE_TOLERANCE) -> ModeScore:
+    """Classify sampled chunks [n, T, 2] (executed steps, from the decision point) into modes.
+
+    A chunk is in a mode when its RMS distance to that mode's chunk is below ``tol``.
+    """
     if task == "bimodal":
-        second = chunks[..., 1]
-        first_err = np.abs(chunks[..., 0] - states[:, None, 0]).max(-1)
-        plus = (np.abs(second - 0.5).max(-1) < 0.15) & (first_err < 0.1)
-        minus = (np.abs(second + 0.5).max(-1) < 0.15) & (first_err < 0.1)
-        between = np.abs(second).mean(-1) < 0.15
+        plus_chunk = np.stack(
+            [np.repeat(states[:, None, 0], chunks.shape[1], 1), np.full(chunks.shape[:2], 0.5)], -1
+        )
+        minus_chunk = plus_chunk * np.array([1.0, -1.0])
+        plus, minus = _rms(chunks - plus_chunk) < tol, _rms(chunks - minus_chunk) < tol
+        between = np.abs(chunks[..., 1]).mean(-1) < 0.15
     else:
-        t = chunks.shape[1]
-        progress = np.arange(1, t + 1) / EPISODE_LEN["obstacle"]
-        # Executed actions must follow one arc (x along its profile, y on its side).
-        err_plus = np.abs(chunks - obstacle_path(progress, 1.0)[None]).max(axis=(1, 2))
-        err_minus = np.abs(chunks - obstacle_path(progress, -1.0)[None]).max(axis=(1, 2))
-        plus, minus = err_plus < 0.1, err_minus < 0.1
+        progress = np.arange(1, chunks.shape[1] + 1) / EPISODE_LEN["obstacle"]
+        plus = _rms(chunks - obstacle_path(progress, 1.0)[None]) < tol
+        minus = _rms(chunks - obstacle_path(progress, -1.0)[None]) < tol
         # Heading into the obstacle: the last executed step has not left the axis.
         between = np.abs(chunks[:, -1, 1]) < 0.5 * ARC_HEIGHT * math.sin(math.pi * progress[-1])
     n = len(chunks)

@@ -37,6 +37,11 @@ class DriftConfig(PreTrainedConfig):
 
     Generator U-Net: down_dims, kernel_size, n_groups, use_film_scale_modulation,
         gradient_checkpointing.
+        noise_skip: the generator outputs noise + U-Net(noise). DP's U-Net alone starts
+            almost noise-insensitive (within-group spread ≈ 0.1 of the action range), and
+            the drift field's repulsion, proportional to that spread, then cannot stop the
+            samples collapsing onto the conditional mean; with the skip every sample starts
+            spread over the whole normalized range and the modes form.
 
     Drifting objective:
         num_samples_per_obs (G): generated chunks per observation; they repel each other
@@ -77,6 +82,7 @@ class DriftConfig(PreTrainedConfig):
     n_groups: int = 8
     use_film_scale_modulation: bool = True
     gradient_checkpointing: bool = False
+    noise_skip: bool = True
 
     # Drifting objective.
     num_samples_per_obs: int = 4
@@ -186,7 +192,9 @@ class DriftConfig(PreTrainedConfig):
             "≥ 0 (0 disables clipping)",
             self.optimizer_grad_clip_norm,
         )
-        _require(self.scheduler_warmup_steps >= 0, "scheduler_warmup_steps", "≥ 0", self.scheduler_warmup_steps)
+        _require(
+            self.scheduler_warmup_steps >= 0, "scheduler_warmup_steps", "≥ 0", self.scheduler_warmup_steps
+        )
 
     @property
     def resize_shape(self) -> None:

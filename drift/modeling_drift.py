@@ -44,6 +44,8 @@ class DriftModel(nn.Module):
             cond_dim += config.env_state_feature.shape[0]
         self.global_cond_dim = cond_dim * config.n_obs_steps
         self.unet = DiffusionConditionalUnet1d(config, global_cond_dim=self.global_cond_dim)
+        # Learnable gain of the noise skip (see DriftConfig.noise_skip): 1 at init, free to shrink.
+        self.noise_gain = nn.Parameter(torch.ones(1)) if config.noise_skip else None
 
     @property
     def action_dim(self) -> int:
@@ -69,7 +71,8 @@ class DriftModel(nn.Module):
     def generate(self, global_cond: Tensor, noise: Tensor) -> Tensor:
         """One U-Net call: noise chunk [B, horizon, action_dim] → normalized action chunk."""
         timestep = torch.zeros(noise.shape[0], dtype=torch.long, device=noise.device)
-        return self.unet(noise, timestep, global_cond=global_cond)
+        out = self.unet(noise, timestep, global_cond=global_cond)
+        return out if self.noise_gain is None else out + self.noise_gain * noise
 
     def sample_noise(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
         shape = (batch_size, self.config.horizon, self.action_dim)
@@ -105,14 +108,18 @@ class DriftModel(nn.Module):
         losses, fields = [], []
         if cfg.chunk_representation in ("flat", "both"):
             mask = None if valid is None else valid.reshape(b, t * d)
-            loss, field = drift_loss(generated.reshape(b, g, t * d), expert.reshape(b, 1, t * d), cfg.temperatures, mask)
+            loss, field = drift_loss(
+                generated.reshape(b, g, t * d), expert.reshape(b, 1, t * d), cfg.temperatures, mask
+            )
             losses.append(loss)
             fields.append(field)
         if cfg.chunk_representation in ("per_timestep", "both"):
             step_losses = []
             for step in range(t):
                 mask = None if valid is None else valid[:, step]
-                loss, field = drift_loss(generated[:, :, step], expert[:, step : step + 1], cfg.temperatures, mask)
+                loss, field = drift_loss(
+                    generated[:, :, step], expert[:, step : step + 1], cfg.temperatures, mask
+                )
                 step_losses.append(loss)
                 fields.append(field)
             losses.append(torch.stack(step_losses).mean(0))

@@ -76,7 +76,9 @@ def test_nearby_generated_samples_repel_each_other():
 def test_invariant_to_a_common_translation():
     x, pos = torch.randn(3, 4, 6), torch.randn(3, 1, 6)
     shift = torch.randn(1, 1, 6) * 3
-    torch.testing.assert_close(drift_field(x, pos).force, drift_field(x + shift, pos + shift).force, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        drift_field(x, pos).force, drift_field(x + shift, pos + shift).force, rtol=1e-4, atol=1e-4
+    )
 
 
 def test_single_sample_degenerates_to_regression_toward_the_expert():
@@ -116,6 +118,8 @@ def test_padding_mask_removes_padded_coordinates_from_distance_and_force():
     x2[..., 4:], pos2[..., 4:] = 50.0, -50.0
     torch.testing.assert_close(drift_field(x2, pos2, mask=mask).force, masked.force)
     # And it equals the field of the truncated problem.
-    torch.testing.assert_close(masked.force[..., :4], drift_field(x[..., :4], pos[..., :4]).force, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        masked.force[..., :4], drift_field(x[..., :4], pos[..., :4]).force, rtol=1e-4, atol=1e-5
+    )
     loss, _ = drift_loss(x, pos, mask=mask)
     assert torch.isfinite(loss).all()

@@ -13,7 +13,11 @@ from benchmarks.toy_tasks import write_lerobot_dataset
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-SMALL_POLICY = ["--policy.down_dims=[16,32]", "--policy.spatial_softmax_num_keypoints=8", "--policy.device=cpu"]
+SMALL_POLICY = [
+    "--policy.down_dims=[16,32]",
+    "--policy.spatial_softmax_num_keypoints=8",
+    "--policy.device=cpu",
+]
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +86,31 @@ def test_two_process_accelerate_launch_trains(dataset_root, tmp_path):
     log = _train(dataset_root, tmp_path / "ddp", launcher=launcher, steps=2)
     assert "Effective batch size: 4 x 2 = 8" in log
     assert (tmp_path / "ddp" / "checkpoints" / "last" / "pretrained_model" / "model.safetensors").exists()
+
+
+def test_recipe_config_file_trains_and_resumes(dataset_root, tmp_path):
+    """configs/drift_so100.json works with --config_path, and a run resumes from its checkpoint."""
+    recipe = Path(__file__).resolve().parents[1] / "configs" / "drift_so100.json"
+    out = tmp_path / "recipe"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    common = dict(capture_output=True, text=True, env=env, timeout=600)
+    first = [
+        str(BIN / "lerobot-train"),
+        f"--config_path={recipe}",
+        "--dataset.repo_id=local/drift_bimodal",
+        f"--dataset.root={dataset_root}",
+        "--policy.crop_shape=[28,28]",  # the recipe's crop is for 240×320 cameras
+        *SMALL_POLICY,
+        "--batch_size=4",
+        "--steps=2",
+        "--save_freq=2",
+        "--num_workers=0",
+        f"--output_dir={out}",
+    ]
+    proc = subprocess.run(first, **common)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = out / "checkpoints" / "last" / "pretrained_model" / "train_config.json"
+    resume = [str(BIN / "lerobot-train"), f"--config_path={saved}", "--resume=true", "--steps=4"]
+    proc = subprocess.run(resume, **common)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "checkpoints" / "000004" / "pretrained_model" / "model.safetensors").exists()

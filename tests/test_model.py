@@ -113,13 +113,17 @@ def test_save_pretrained_then_from_pretrained_gives_identical_actions(tmp_path):
 
 
 def test_loss_is_finite_and_fits_a_tiny_batch():
-    """Overfitting one observation: the generated chunks converge onto its expert chunk."""
+    """Overfitting 4 observations: the generated chunks converge onto their expert chunks.
+
+    The drifting loss itself stays near |F|² ≈ 3 by construction (the field is normalized),
+    so progress is measured as the distance of a sample to its expert, not as the loss value.
+    """
     cfg = small_config(optimizer_lr=3e-3)
     policy = DriftPolicy(cfg)
     batch = random_batch(cfg, batch_size=4)
     opt = torch.optim.Adam(policy.parameters(), lr=3e-3)
     first_rms = None
-    for _ in range(150):
+    for _ in range(300):
         loss, metrics = policy.forward(batch)
         assert torch.isfinite(loss)
         opt.zero_grad()
@@ -127,6 +131,15 @@ def test_loss_is_finite_and_fits_a_tiny_batch():
         opt.step()
         first_rms = first_rms or metrics["single_sample_rms"]
     assert metrics["single_sample_rms"] < 0.3 * first_rms
+
+
+def test_generator_is_noise_sensitive_at_init():
+    """The noise skip: samples for one observation start spread over the action range (no collapse)."""
+    cfg = small_config()
+    _, metrics = DriftPolicy(cfg).forward(random_batch(cfg, batch_size=8))
+    assert metrics["within_group_std"] > 0.5
+    _, metrics = DriftPolicy(small_config(noise_skip=False)).forward(random_batch(cfg, batch_size=8))
+    assert metrics["within_group_std"] < 0.3
 
 
 def test_padding_mask_option_trains():

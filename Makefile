@@ -1,0 +1,29 @@
+# Every target sets itself up first (.ci/setup-env.sh is a no-op once installed).
+PY := .venv/bin/python
+OUT ?= outputs/demo
+export HF_HUB_OFFLINE := 1
+export WANDB_MODE := disabled
+
+.PHONY: setup demo test test-fast lint bench-multimodal bench-latency
+
+setup:
+	@bash .ci/setup-env.sh
+
+demo: setup
+	$(PY) -m benchmarks.demo --out $(OUT)
+
+test: setup
+	$(PY) -m pytest -m "slow or not slow" -q
+
+test-fast: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+bench-multimodal: setup
+	$(PY) -m benchmarks.multimodal --out outputs/multimodal.json
+
+bench-latency: setup
+	$(PY) -m benchmarks.latency --out outputs/latency.json
