@@ -1,1 +1,1 @@
-"""See ARCHITECTURE.md: this package is planned in its own issue and holds nothing yet."""
+"""drift-export: turn a DriftPolicy checkpoint into a self-contained, parity-gated ONNX bundle."""

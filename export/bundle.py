@@ -1,0 +1,258 @@
+"""Checkpoint → bundle: export the graph, gate it on parity, write it atomically.
+
+The parity gate compares ONNX Runtime (CPU, FP32) with the PyTorch policy run through
+LeRobot's own pre/post-processors on the same inputs and noise. An export that fails the gate
+is not written.
+"""
+
+import importlib.metadata as md
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from .checkpoint import ExportError, LoadedCheckpoint, load_checkpoint
+from .graph import NOISE, OUTPUT, DriftGraph, input_shapes
+from .manifest import (
+    GOLDEN_FILE,
+    MODEL_FILE,
+    BundleManifest,
+    FeatureNormalization,
+    ParityReport,
+    TensorSpec,
+    sha256_dir,
+    sha256_file,
+)
+from .onnxrt import create_session, run
+from .parity import FP32_GATE, ParityFigures, compare
+
+DEFAULT_OPSET = 17  # TorchScript exporter; TensorRT 10 (JetPack 6) parses opsets 9–20
+
+
+@dataclass
+class InputSet:
+    """Graph feeds (numpy, robot units / uint8) for a number of batches."""
+
+    feeds: list[dict[str, np.ndarray]]
+    source: str
+
+
+def random_inputs(ckpt: LoadedCheckpoint, batch: int, n: int, gen: torch.Generator) -> InputSet:
+    """States spread 10 % past the training range, random images, N(0, I) noise."""
+    shapes = input_shapes(ckpt, batch)
+    stats = ckpt.normalizer._tensor_stats
+    feeds = []
+    for _ in range(n):
+        feed = {}
+        for name, (shape, dtype) in shapes.items():
+            if dtype == "uint8":
+                feed[name] = torch.randint(0, 256, shape, generator=gen, dtype=torch.uint8).numpy()
+            elif name == NOISE:
+                feed[name] = torch.randn(shape, generator=gen).numpy()
+            else:
+                lo, hi = _range(stats.get(name, {}), shape[-1])
+                u = torch.rand(shape, generator=gen) * 1.2 - 0.1
+                feed[name] = (lo + u * (hi - lo)).numpy().astype(np.float32)
+        feeds.append(feed)
+    return InputSet(feeds, "random")
+
+
+def _range(stats: dict, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if "min" in stats:
+        return stats["min"], stats["max"]
+    if "mean" in stats:
+        return stats["mean"] - 2 * stats["std"], stats["mean"] + 2 * stats["std"]
+    return -torch.ones(dim), torch.ones(dim)
+
+
+def dataset_inputs(ckpt: LoadedCheckpoint, batch: int, n: int, gen: torch.Generator) -> InputSet:
+    """Observation histories from the training dataset (images quantized back to uint8)."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    cfg = ckpt.policy.config
+    shapes = input_shapes(ckpt, batch)
+    keys = [k for k in shapes if k != NOISE]
+    deltas = {k: [i / ckpt.fps for i in cfg.observation_delta_indices] for k in keys}
+    try:
+        dataset = LeRobotDataset(
+            ckpt.dataset_repo_id or "local/dataset", root=ckpt.dataset_root, delta_timestamps=deltas
+        )
+    except Exception as err:  # LeRobot raises many types for an unreadable dataset
+        raise ExportError(f"could not read the training dataset at {ckpt.dataset_root}: {err}") from err
+    idx = torch.randint(len(dataset), (n, batch), generator=gen)
+    feeds = []
+    for row in idx:
+        items = [dataset[int(i)] for i in row]
+        feed = {}
+        for k in keys:
+            stacked = torch.stack([item[k] for item in items])
+            if shapes[k][1] == "uint8":
+                stacked = (stacked * 255).round().clamp(0, 255).to(torch.uint8)
+            feed[k] = stacked.numpy()
+        feed[NOISE] = torch.randn(shapes[NOISE][0], generator=gen).numpy()
+        feeds.append(feed)
+    return InputSet(feeds, f"dataset {ckpt.dataset_repo_id or ckpt.dataset_root}")
+
+
+@torch.no_grad()
+def reference_actions(ckpt: LoadedCheckpoint, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(normalized, robot-unit) actions of the PyTorch policy through LeRobot's processors."""
+    obs = {}
+    for k, v in feed.items():
+        if k == NOISE:
+            continue
+        t = torch.from_numpy(v)
+        obs[k] = t.float() / 255.0 if t.dtype == torch.uint8 else t
+    batch = ckpt.preprocessor(obs)
+    ckpt.policy.reset()
+    normalized = ckpt.policy.predict_action_chunk(batch, noise=torch.from_numpy(feed[NOISE]))
+    return normalized.numpy(), ckpt.postprocessor(normalized).numpy()
+
+
+def gate(ckpt: LoadedCheckpoint, model: Path, sets: list[InputSet]) -> tuple[ParityReport, dict]:
+    """Run the exported graph on every input set against the reference; return report and golden data."""
+    session = create_session(model)
+    graph = DriftGraph(ckpt)
+    figures = ParityFigures()
+    golden = {}
+    for input_set in sets:
+        outs, refs = [], []
+        for feed in input_set.feeds:
+            out = run(session, feed)
+            ref_norm, ref_robot = reference_actions(ckpt, feed)
+            out_norm = graph.normalize_action(torch.from_numpy(out)).numpy()
+            figures.add(compare(out_norm, ref_norm), robot_abs=float(np.abs(out - ref_robot).max()))
+            outs.append(out)
+            refs.append(ref_robot)
+        if input_set.source != "random":
+            golden = {f"input.{k}": np.stack([f[k] for f in input_set.feeds]) for k in input_set.feeds[0]}
+            golden["expected"] = np.stack(refs)
+    first = sets[0].feeds[0]
+    repeatable = bool(np.array_equal(run(session, first), run(session, first)))
+    # Robot units per normalized unit, per action dimension (for --verify's normalized figures).
+    golden["action_scale"] = (
+        graph.unnormalize_action(torch.ones(1)) - graph.unnormalize_action(torch.zeros(1))
+    ).numpy()
+    report = ParityReport(
+        backend="onnxruntime-cpu-fp32",
+        reference="torch DriftPolicy + LeRobot processors",
+        n_random=sum(len(s.feeds) for s in sets if s.source == "random"),
+        n_realistic=sum(len(s.feeds) for s in sets if s.source != "random"),
+        realistic_source=next((s.source for s in sets if s.source != "random"), "none"),
+        max_abs_normalized=figures.max_abs,
+        min_cosine=figures.min_cosine,
+        max_abs_robot_units=figures.max_robot_abs,
+        bitwise_repeatable=repeatable,
+        passed=FP32_GATE.passes(figures) and repeatable,
+    )
+    return report, golden
+
+
+def _versions() -> dict[str, str]:
+    names = ["torch", "onnx", "onnxruntime", "lerobot", "lerobot_policy_drift"]
+    out = {}
+    for name in names:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def export_bundle(
+    ckpt_path: Path,
+    out: Path,
+    opset: int = DEFAULT_OPSET,
+    batch: int = 1,
+    dataset_root: Path | None = None,
+    n_random: int = 16,
+    n_realistic: int = 16,
+    force: bool = False,
+) -> BundleManifest:
+    """Export, gate and atomically write a bundle; raise ExportError (writing nothing) otherwise."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise ExportError(f"{out} already exists; pass --force to replace it.")
+    ckpt = load_checkpoint(ckpt_path, dataset_root)
+    cfg = ckpt.policy.config
+    graph = DriftGraph(ckpt).eval()
+    shapes = input_shapes(ckpt, batch)
+    gen = torch.Generator().manual_seed(0)
+    example = random_inputs(ckpt, batch, 1, gen).feeds[0]
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model = tmp / MODEL_FILE
+        torch.onnx.export(
+            graph,
+            tuple(torch.from_numpy(example[k]) for k in shapes),
+            str(model),
+            input_names=list(shapes),
+            output_names=[OUTPUT],
+            opset_version=opset,
+            dynamo=False,
+        )
+        onnx.checker.check_model(str(model))
+        sets = [random_inputs(ckpt, batch, n_random, gen), dataset_inputs(ckpt, batch, n_realistic, gen)]
+        report, golden = gate(ckpt, model, sets)
+        if not report.passed:
+            raise ExportError(
+                "parity gate failed: "
+                f"max |Δ| {report.max_abs_normalized:.2e} (≤ {FP32_GATE.max_abs:g}), "
+                f"min cosine {report.min_cosine:.6f} (≥ {FP32_GATE.min_cosine}), "
+                f"bitwise repeatable {report.bitwise_repeatable}; nothing was written."
+            )
+        np.savez(tmp / GOLDEN_FILE, **golden)
+        manifest = BundleManifest(
+            inputs=[TensorSpec(name=k, dtype=dt, shape=list(s)) for k, (s, dt) in shapes.items()],
+            outputs=[
+                TensorSpec(
+                    name=OUTPUT, dtype="float32", shape=[batch, cfg.n_action_steps, len(ckpt.action_names)]
+                )
+            ],
+            camera_order=[k.removeprefix("observation.images.") for k in cfg.image_features],
+            state_names=ckpt.state_names,
+            action_names=ckpt.action_names,
+            fps=ckpt.fps,
+            n_obs_steps=cfg.n_obs_steps,
+            horizon=cfg.horizon,
+            n_action_steps=cfg.n_action_steps,
+            batch_size=batch,
+            noise_scale=cfg.noise_scale,
+            normalization=_normalization(ckpt),
+            exporter=f"torch.onnx.export(dynamo=False) torch {torch.__version__}",
+            opset=opset,
+            versions=_versions(),
+            checkpoint_sha256=sha256_dir(ckpt.path),
+            files={name: sha256_file(tmp / name) for name in (MODEL_FILE, GOLDEN_FILE)},
+            parity=[report],
+        )
+        manifest.write(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        return manifest
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def _normalization(ckpt: LoadedCheckpoint) -> dict[str, FeatureNormalization]:
+    cfg = ckpt.policy.config
+    result = {}
+    features = {**cfg.input_features, **cfg.output_features}
+    for key, stats in ckpt.normalizer._tensor_stats.items():
+        if key not in features:
+            continue
+        mode = cfg.normalization_mapping.get(features[key].type.value)
+        result[key] = FeatureNormalization(
+            mode=str(mode.value if mode else "IDENTITY"),
+            stats={name: t.flatten().tolist() for name, t in stats.items()},
+        )
+    return result

@@ -1,0 +1,103 @@
+"""drift-export: a lerobot-train checkpoint → a parity-gated ONNX bundle; --verify re-checks one."""
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from .bundle import DEFAULT_OPSET, export_bundle
+from .checkpoint import ExportError
+from .manifest import MODEL_FILE, BundleError, BundleManifest
+from .onnxrt import create_session, run
+from .verify import verify_bundle
+
+
+def _latency_ms(bundle: Path, manifest: BundleManifest, repeats: int = 30) -> tuple[float, float]:
+    """p50/p99 of one graph call on this machine (ORT CPU), random feeds."""
+    session = create_session(bundle / MODEL_FILE)
+    rng = np.random.default_rng(0)
+    feed = {
+        s.name: (
+            rng.integers(0, 256, s.shape, dtype=np.uint8)
+            if s.dtype == "uint8"
+            else rng.standard_normal(s.shape).astype(np.float32)
+        )
+        for s in manifest.inputs
+    }
+    run(session, feed)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run(session, feed)
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def _summary(bundle: Path, manifest: BundleManifest, title: str) -> None:
+    console = Console()
+    io = Table(title=title)
+    for col in ("", "name", "dtype", "shape"):
+        io.add_column(col)
+    for kind, specs in (("in", manifest.inputs), ("out", manifest.outputs)):
+        for s in specs:
+            io.add_row(kind, s.name, s.dtype, str(s.shape))
+    console.print(io)
+    facts = Table(show_header=False)
+    for p in manifest.parity:
+        facts.add_row(
+            f"parity ({p.backend})",
+            f"max |Δ| {p.max_abs_normalized:.2e} normalized, {p.max_abs_robot_units:.2e} robot units; "
+            f"min cosine {p.min_cosine:.7f}; {p.n_random} random + {p.n_realistic} from {p.realistic_source}; "
+            f"repeatable {p.bitwise_repeatable}",
+        )
+    for name in manifest.files:
+        facts.add_row(name, f"{(bundle / name).stat().st_size / 1e6:.2f} MB")
+    p50, p99 = _latency_ms(bundle, manifest)
+    facts.add_row("ORT CPU latency", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (batch {manifest.batch_size})")
+    console.print(facts)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="drift-export", description=__doc__)
+    parser.add_argument("--ckpt", type=Path, help="a pretrained_model/ folder written by lerobot-train")
+    parser.add_argument("--out", type=Path, help="bundle folder to write (default: <ckpt>/../bundle)")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset, 17–20 (default 17)")
+    parser.add_argument("--batch", type=int, default=1, help="static batch size (1 for the robot)")
+    parser.add_argument(
+        "--dataset-root", type=Path, help="local training dataset, if not where train_config.json says"
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing bundle")
+    parser.add_argument("--verify", type=Path, metavar="BUNDLE", help="re-check a bundle on this machine")
+    args = parser.parse_args(argv)
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        if args.verify:
+            manifest, figures, passed = verify_bundle(args.verify)
+            verdict = "PASS" if passed else "FAIL"
+            print(
+                f"{verdict}: {args.verify} on onnxruntime-cpu: max |Δ| {figures.max_abs:.2e} normalized "
+                f"({figures.max_robot_abs:.2e} robot units), min cosine {figures.min_cosine:.7f}"
+            )
+            return 0 if passed else 1
+        if args.ckpt is None:
+            parser.error("--ckpt is required (or --verify BUNDLE)")
+        if not 17 <= args.opset <= 20:
+            raise ExportError(f"--opset must be in 17–20 (TensorRT 10 parses up to 20); got {args.opset}.")
+        if args.batch < 1:
+            raise ExportError(f"--batch must be ≥ 1; got {args.batch}.")
+        out = args.out or args.ckpt.parent / "bundle"
+        manifest = export_bundle(args.ckpt, out, args.opset, args.batch, args.dataset_root, force=args.force)
+        _summary(out, manifest, f"bundle written: {out}")
+        return 0
+    except (ExportError, BundleError) as err:
+        print(f"drift-export: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

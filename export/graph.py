@@ -1,0 +1,77 @@
+"""The exported computation: raw robot units and uint8 images in, raw robot-unit actions out.
+
+``DriftGraph`` wraps a trained DriftPolicy with LeRobot's own normalizer and unnormalizer
+steps (their transforms trace into plain arithmetic with the statistics as constants), so the
+graph needs neither torch nor LeRobot at run time. Inside: uint8 → [0, 1], normalization,
+centre crop (eval mode), encoder, one U-Net call, the executed slice, unnormalization.
+"""
+
+import torch
+from lerobot.configs.types import FeatureType
+from lerobot.utils.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES, OBS_STATE
+from torch import Tensor, nn
+
+from .checkpoint import LoadedCheckpoint
+
+NOISE = "noise"
+OUTPUT = "action"
+
+
+def input_names(ckpt: LoadedCheckpoint) -> list[str]:
+    cfg = ckpt.policy.config
+    names = [OBS_STATE]
+    if cfg.env_state_feature:
+        names.append(OBS_ENV_STATE)
+    return names + list(cfg.image_features) + [NOISE]
+
+
+def input_shapes(ckpt: LoadedCheckpoint, batch: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    """name → (shape, dtype) of every graph input, in graph order."""
+    cfg = ckpt.policy.config
+    s = cfg.n_obs_steps
+    shapes = {OBS_STATE: ((batch, s, cfg.robot_state_feature.shape[0]), "float32")}
+    if cfg.env_state_feature:
+        shapes[OBS_ENV_STATE] = ((batch, s, cfg.env_state_feature.shape[0]), "float32")
+    for key, ft in cfg.image_features.items():
+        shapes[key] = ((batch, s, *ft.shape), "uint8")
+    shapes[NOISE] = ((batch, cfg.horizon, cfg.action_feature.shape[0]), "float32")
+    return shapes
+
+
+class DriftGraph(nn.Module):
+    """forward(state, [env_state], *images_uint8, noise) → actions [B, n_action_steps, action_dim]."""
+
+    def __init__(self, ckpt: LoadedCheckpoint):
+        super().__init__()
+        self.policy = ckpt.policy.eval()
+        self.normalizer = ckpt.normalizer
+        self.unnormalizer = ckpt.unnormalizer
+        cfg = self.policy.config
+        self.camera_keys = list(cfg.image_features)
+        self.has_env_state = cfg.env_state_feature is not None
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        assert not self.training and not any(m.training for m in self.policy.modules()), "export needs eval()"
+        inputs = list(inputs)
+        state = inputs.pop(0)
+        batch = {OBS_STATE: self.normalizer._apply_transform(state, OBS_STATE, FeatureType.STATE)}
+        if self.has_env_state:
+            env = inputs.pop(0)
+            batch[OBS_ENV_STATE] = self.normalizer._apply_transform(env, OBS_ENV_STATE, FeatureType.ENV)
+        noise = inputs.pop()
+        if self.camera_keys:
+            images = [
+                self.normalizer._apply_transform(img.to(torch.float32) / 255.0, key, FeatureType.VISUAL)
+                for key, img in zip(self.camera_keys, inputs, strict=True)
+            ]
+            batch[OBS_IMAGES] = torch.stack(images, dim=2)
+        actions = self.policy.model.generate_actions(batch, noise=noise)
+        return self.unnormalize_action(actions)
+
+    def unnormalize_action(self, actions: Tensor) -> Tensor:
+        """The policy's normalized units → robot units."""
+        return self.unnormalizer._apply_transform(actions, ACTION, FeatureType.ACTION, inverse=True)
+
+    def normalize_action(self, actions: Tensor) -> Tensor:
+        """Robot units → the policy's normalized units (for parity figures)."""
+        return self.normalizer._apply_transform(actions, ACTION, FeatureType.ACTION)

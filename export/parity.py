@@ -1,0 +1,41 @@
+"""Parity figures and gates (pure numpy): how close an exported graph is to its reference."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Thresholds in the policy's normalized action units."""
+
+    max_abs: float
+    min_cosine: float
+
+    def passes(self, figures: "ParityFigures") -> bool:
+        return figures.max_abs <= self.max_abs and figures.min_cosine >= self.min_cosine
+
+
+FP32_GATE = Gate(max_abs=1e-4, min_cosine=0.99999)
+
+
+def compare(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
+    """(max |actual − expected|, min over batch items of the cosine of the flattened chunks)."""
+    a = actual.reshape(len(actual), -1).astype(np.float64)
+    e = expected.reshape(len(expected), -1).astype(np.float64)
+    cos = (a * e).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(e, axis=1), 1e-12)
+    return float(np.abs(a - e).max()), float(cos.min())
+
+
+@dataclass
+class ParityFigures:
+    """Worst figures over many comparisons."""
+
+    max_abs: float = 0.0
+    min_cosine: float = 1.0
+    max_robot_abs: float = 0.0
+
+    def add(self, figures: tuple[float, float], robot_abs: float) -> None:
+        self.max_abs = max(self.max_abs, figures[0])
+        self.min_cosine = min(self.min_cosine, figures[1])
+        self.max_robot_abs = max(self.max_robot_abs, robot_abs)
