@@ -9,8 +9,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from draccus.utils import ParsingError
 from lerobot.processor import PolicyProcessorPipeline
 from lerobot.processor.normalize_processor import NormalizerProcessorStep, UnnormalizerProcessorStep
+from safetensors import SafetensorError
 
 from drift import DriftConfig, DriftPolicy
 
@@ -67,9 +69,10 @@ def load_checkpoint(path: Path, dataset_root: Path | None = None) -> LoadedCheck
         config = DriftConfig.from_pretrained(path)
         policy = DriftPolicy.from_pretrained(path, config=config).eval()
         pre, post = make_pre_post_processors(config, pretrained_path=str(path))
-    except ValueError as err:
-        raise ExportError(f"{path}: the checkpoint's config is invalid: {err}") from err
-    except (OSError, RuntimeError) as err:
+    except (ValueError, ParsingError) as err:
+        cause = err.__cause__ or err  # draccus wraps DriftConfig's own ValueError
+        raise ExportError(f"{path}: the checkpoint's config is invalid: {cause}") from err
+    except (OSError, RuntimeError, SafetensorError) as err:
         raise ExportError(f"{path}: could not load the checkpoint ({type(err).__name__}: {err}).") from err
 
     fps, state_names, action_names, root, repo_id = _dataset_facts(path, config, dataset_root)

@@ -6,6 +6,8 @@ graph needs neither torch nor LeRobot at run time. Inside: uint8 → [0, 1], nor
 centre crop (eval mode), encoder, one U-Net call, the executed slice, unnormalization.
 """
 
+import copy
+
 import torch
 from lerobot.configs.types import FeatureType
 from lerobot.utils.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES, OBS_STATE
@@ -38,15 +40,36 @@ def input_shapes(ckpt: LoadedCheckpoint, batch: int) -> dict[str, tuple[tuple[in
     return shapes
 
 
+class StaticCenterCrop(nn.Module):
+    """torchvision's eval-mode CenterCrop for a known input size, as plain slicing.
+
+    torchvision computes the offsets from the traced tensor shape (which fails under ONNX
+    tracing); here they are Python ints, rounded the same way, so the graph holds one Slice.
+    """
+
+    def __init__(self, in_hw: tuple[int, int], out_hw: tuple[int, int]):
+        super().__init__()
+        self.top = int(round((in_hw[0] - out_hw[0]) / 2.0))
+        self.left = int(round((in_hw[1] - out_hw[1]) / 2.0))
+        self.height, self.width = out_hw
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[..., self.top : self.top + self.height, self.left : self.left + self.width]
+
+
 class DriftGraph(nn.Module):
     """forward(state, [env_state], *images_uint8, noise) → actions [B, n_action_steps, action_dim]."""
 
     def __init__(self, ckpt: LoadedCheckpoint):
         super().__init__()
-        self.policy = ckpt.policy.eval()
+        self.policy = copy.deepcopy(ckpt.policy).eval()
         self.normalizer = ckpt.normalizer
         self.unnormalizer = ckpt.unnormalizer
         cfg = self.policy.config
+        if cfg.crop_shape is not None and cfg.image_features:
+            in_hw = tuple(next(iter(cfg.image_features.values())).shape[1:])
+            for encoder in self.policy.model.rgb_encoder:
+                encoder.center_crop = StaticCenterCrop(in_hw, tuple(cfg.crop_shape))
         self.camera_keys = list(cfg.image_features)
         self.has_env_state = cfg.env_state_feature is not None
 

@@ -1,0 +1,168 @@
+"""drift-export: the bundle contract, the parity gate (including a broken export being refused),
+digest checks, --verify, and clear errors for bad checkpoints."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from lerobot.configs.types import FeatureType
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+from lerobot.utils.feature_utils import dataset_to_policy_features
+
+from benchmarks.toy_tasks import write_lerobot_dataset
+from drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
+from export import bundle as bundle_module
+from export.bundle import export_bundle, reference_actions
+from export.checkpoint import ExportError, load_checkpoint
+from export.cli import main as cli
+from export.graph import DriftGraph
+from export.manifest import MODEL_FILE, BundleError, BundleManifest
+from export.onnxrt import create_session, run
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> tuple[Path, Path]:
+    """A DriftPolicy checkpoint saved the way lerobot-train saves one, and its dataset."""
+    base = tmp_path_factory.mktemp("export")
+    root = base / "dataset"
+    write_lerobot_dataset("bimodal", root, n_episodes=3, image_size=32)
+    meta = LeRobotDataset("local/drift_bimodal", root=root).meta
+    feats = dataset_to_policy_features(meta.features)
+    cfg = DriftConfig(
+        input_features={k: f for k, f in feats.items() if f.type is not FeatureType.ACTION},
+        output_features={k: f for k, f in feats.items() if f.type is FeatureType.ACTION},
+        down_dims=(16, 32),
+        spatial_softmax_num_keypoints=8,
+        crop_shape=(28, 28),
+        device="cpu",
+    )
+    ckpt = base / "pretrained_model"
+    policy = DriftPolicy(cfg)
+    policy.save_pretrained(ckpt)
+    pre, post = make_drift_pre_post_processors(cfg, dataset_stats=meta.stats)
+    pre.save_pretrained(ckpt)
+    post.save_pretrained(ckpt)
+    return ckpt, root
+
+
+@pytest.fixture(scope="module")
+def exported(checkpoint, tmp_path_factory) -> Path:
+    ckpt, root = checkpoint
+    out = tmp_path_factory.mktemp("bundles") / "bundle"
+    export_bundle(ckpt, out, dataset_root=root)
+    return out
+
+
+def test_bundle_follows_the_graph_contract(exported):
+    manifest = BundleManifest.load(exported)
+    assert [s.name for s in manifest.inputs] == ["observation.state", "observation.images.top", "noise"]
+    assert manifest.input("observation.images.top").dtype == "uint8"
+    assert manifest.input("observation.images.top").shape == [1, 2, 3, 32, 32]
+    assert manifest.input("noise").shape == [1, 16, 2]
+    assert manifest.outputs[0].shape == [1, 8, 2]
+    assert manifest.action_names == ["x", "y"] and manifest.camera_order == ["top"]
+    assert manifest.fps == 10 and manifest.n_action_steps == 8
+    assert manifest.normalization["action"].mode == "MIN_MAX"
+    report = manifest.parity[0]
+    assert report.passed and report.bitwise_repeatable
+    assert report.n_random >= 16 and report.n_realistic >= 16
+    assert report.max_abs_normalized <= 1e-4 and report.min_cosine >= 0.99999
+    assert set(manifest.files) == {"model.onnx", "golden.npz"}
+
+
+def test_onnx_graph_matches_the_policy_through_lerobot_processors(checkpoint, exported):
+    """A fresh realistic-looking input, not one the gate saw: raw units in, raw units out."""
+    ckpt = load_checkpoint(*checkpoint)
+    session = create_session(exported / MODEL_FILE)
+    rng = np.random.default_rng(7)
+    feed = {
+        "observation.state": rng.uniform(-0.9, 0.9, (1, 2, 2)).astype(np.float32),
+        "observation.images.top": rng.integers(0, 256, (1, 2, 3, 32, 32), dtype=np.uint8),
+        "noise": rng.standard_normal((1, 16, 2)).astype(np.float32),
+    }
+    _, expected = reference_actions(ckpt, feed)
+    np.testing.assert_allclose(run(session, feed), expected, atol=1e-4)
+
+
+def test_verify_passes_and_a_modified_file_is_refused(exported, tmp_path):
+    assert cli(["--verify", str(exported)]) == 0
+    copy = tmp_path / "bundle"
+    shutil.copytree(exported, copy)
+    with open(copy / MODEL_FILE, "r+b") as f:
+        f.seek(-10, 2)
+        f.write(b"\x00" * 10)
+    with pytest.raises(BundleError, match="does not match its sha256"):
+        BundleManifest.load(copy)
+    assert cli(["--verify", str(copy)]) == 2
+
+
+def test_a_broken_export_is_refused_and_nothing_is_written(checkpoint, tmp_path, monkeypatch):
+    class Broken(DriftGraph):
+        def forward(self, *inputs):
+            return super().forward(*inputs) + 1e-3  # small, but far outside the 1e-4 gate
+
+    monkeypatch.setattr(bundle_module, "DriftGraph", Broken)
+    out = tmp_path / "bundle"
+    with pytest.raises(ExportError, match="parity gate failed"):
+        export_bundle(checkpoint[0], out, dataset_root=checkpoint[1], n_random=2, n_realistic=2)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # no half-written temporary folder either
+
+
+def test_existing_bundle_is_not_overwritten_without_force(checkpoint, exported, capsys):
+    assert cli(["--ckpt", str(checkpoint[0]), "--out", str(exported)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("missing_dir", "does not exist"),
+        ("no_config", "has no config.json"),
+        ("corrupt_config", "not valid JSON"),
+        ("other_policy", "only exports 'drift'"),
+        ("no_weights", "no model.safetensors"),
+        ("corrupt_weights", "could not load the checkpoint"),
+        ("bad_value", "DriftConfig.num_samples_per_obs"),
+    ],
+)
+def test_bad_checkpoints_get_one_clear_line_and_exit_2(checkpoint, tmp_path, capsys, damage, message):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(checkpoint[0], ckpt)
+    config = ckpt / "config.json"
+    if damage == "missing_dir":
+        shutil.rmtree(ckpt)
+    elif damage == "no_config":
+        config.unlink()
+    elif damage == "corrupt_config":
+        config.write_text("{not json")
+    elif damage == "other_policy":
+        config.write_text(json.dumps({**json.loads(config.read_text()), "type": "diffusion"}))
+    elif damage == "no_weights":
+        (ckpt / "model.safetensors").unlink()
+    elif damage == "corrupt_weights":
+        (ckpt / "model.safetensors").write_bytes(b"garbage" * 10)
+    elif damage == "bad_value":
+        config.write_text(json.dumps({**json.loads(config.read_text()), "num_samples_per_obs": 0}))
+    code = cli(["--ckpt", str(ckpt), "--out", str(tmp_path / "out"), "--dataset-root", str(checkpoint[1])])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_dataset_metadata_is_explained(checkpoint, tmp_path, capsys):
+    code = cli(["--ckpt", str(checkpoint[0]), "--out", str(tmp_path / "b"), "--dataset-root", str(tmp_path)])
+    assert code == 2 and "--dataset-root" in capsys.readouterr().err
+
+
+def test_policy_actions_unchanged_by_export(checkpoint):
+    """Exporting must not leave the policy in train mode or alter its weights."""
+    ckpt = load_checkpoint(*checkpoint)
+    before = {k: v.clone() for k, v in ckpt.policy.state_dict().items()}
+    DriftGraph(ckpt)
+    assert not ckpt.policy.training
+    assert all(torch.equal(before[k], v) for k, v in ckpt.policy.state_dict().items())
