@@ -164,6 +164,20 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def export_onnx(graph: DriftGraph, example: dict[str, np.ndarray], path: Path, opset: int) -> None:
+    """Trace ``graph`` on ``example`` feeds (graph input order) into a checked ONNX file."""
+    torch.onnx.export(
+        graph,
+        tuple(torch.from_numpy(v) for v in example.values()),
+        str(path),
+        input_names=list(example),
+        output_names=[OUTPUT],
+        opset_version=opset,
+        dynamo=False,
+    )
+    onnx.checker.check_model(str(path))
+
+
 def export_bundle(
     ckpt_path: Path,
     out: Path,
@@ -189,16 +203,7 @@ def export_bundle(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         model = tmp / MODEL_FILE
-        torch.onnx.export(
-            graph,
-            tuple(torch.from_numpy(example[k]) for k in shapes),
-            str(model),
-            input_names=list(shapes),
-            output_names=[OUTPUT],
-            opset_version=opset,
-            dynamo=False,
-        )
-        onnx.checker.check_model(str(model))
+        export_onnx(graph, example, model, opset)
         sets = [random_inputs(ckpt, batch, n_random, gen), dataset_inputs(ckpt, batch, n_realistic, gen)]
         report, golden = gate(ckpt, model, sets)
         if not report.passed:

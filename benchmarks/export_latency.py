@@ -1,0 +1,192 @@
+"""Batch-1 latency per chunk: PyTorch eager vs the exported graph in ONNX Runtime (CPU, FP32).
+
+Same policy, same process, round-robin timing. "eager" is what a LeRobot user runs per chunk
+(preprocessor + ``predict_action_chunk`` + postprocessor); "eager core" is ``predict_action_chunk``
+alone. Also compares ORT with the machine's floor for the graph: max(FLOPs / measured matmul
+throughput, weight bytes / measured copy bandwidth). Random weights: latency does not depend
+on their values. Usage::
+
+    python -m benchmarks.export_latency --rounds 30 --out outputs/export_latency.json
+"""
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+from lerobot.configs.types import FeatureType, PolicyFeature
+from lerobot.processor.normalize_processor import NormalizerProcessorStep, UnnormalizerProcessorStep
+from rich.console import Console
+from rich.table import Table
+from torch.utils.flop_counter import FlopCounterMode
+
+from drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
+from export.bundle import export_onnx, random_inputs, reference_actions
+from export.checkpoint import LoadedCheckpoint
+from export.graph import DriftGraph
+from export.onnxrt import create_session, run
+
+SIZES = {"small": (64, 128, 256), "default": (256, 512, 1024)}
+IMAGE = (3, 96, 96)
+
+
+def synthetic_checkpoint(down_dims, cameras: int) -> LoadedCheckpoint:
+    inputs = {"observation.state": PolicyFeature(FeatureType.STATE, (6,))}
+    for i in range(cameras):
+        inputs[f"observation.images.cam{i}"] = PolicyFeature(FeatureType.VISUAL, IMAGE)
+    cfg = DriftConfig(
+        input_features=inputs,
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (6,))},
+        down_dims=down_dims,
+        crop_shape=(84, 84),
+        device="cpu",
+    )
+    stats = {k: {"min": -np.ones(6), "max": np.ones(6)} for k in ("observation.state", "action")}
+    for key in cfg.image_features:
+        stats[key] = {"mean": np.full((3, 1, 1), 0.5), "std": np.full((3, 1, 1), 0.25)}
+    pre, post = make_drift_pre_post_processors(cfg, dataset_stats=stats)
+    step = lambda pipe, cls: next(s for s in pipe.steps if isinstance(s, cls))  # noqa: E731
+    return LoadedCheckpoint(
+        path=Path("."),
+        policy=DriftPolicy(cfg).eval(),
+        preprocessor=pre,
+        postprocessor=post,
+        normalizer=step(pre, NormalizerProcessorStep),
+        unnormalizer=step(post, UnnormalizerProcessorStep),
+        fps=30,
+        state_names=[f"m{i}" for i in range(6)],
+        action_names=[f"m{i}" for i in range(6)],
+        dataset_root=None,
+        dataset_repo_id=None,
+    )
+
+
+def machine_floor() -> tuple[float, float]:
+    """(matmul GFLOP/s, copy GB/s) measured here with torch on this process's threads."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    gflops = 5 * 2 * 2048**3 / (time.perf_counter() - t0) / 1e9
+    src = torch.empty(64 * 2**20 // 4)  # 64 MB, well past the caches
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    t0 = time.perf_counter()
+    for _ in range(10):
+        dst.copy_(src)
+    gbps = 10 * 2 * src.numel() * 4 / (time.perf_counter() - t0) / 1e9  # read + write
+    return gflops, gbps
+
+
+@torch.no_grad()
+def measure(size: str, cameras: int, rounds: int, peak: tuple[float, float]) -> dict:
+    ckpt = synthetic_checkpoint(SIZES[size], cameras)
+    graph = DriftGraph(ckpt).eval()
+    feed = random_inputs(ckpt, 1, 1, torch.Generator().manual_seed(0)).feeds[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "model.onnx"
+        export_onnx(graph, feed, model, opset=17)
+        session = create_session(model)
+        tensors = [torch.from_numpy(v) for v in feed.values()]
+        with FlopCounterMode(display=False) as counter:
+            graph(*tensors)
+        flops = counter.get_total_flops()
+        weight_bytes = sum(p.numel() * 4 for p in graph.parameters())
+        obs = {
+            k: (torch.from_numpy(v).float() / 255 if v.dtype == np.uint8 else torch.from_numpy(v))
+            for k, v in feed.items()
+            if k != "noise"
+        }
+        normalized_obs = ckpt.preprocessor(obs)
+        noise = torch.from_numpy(feed["noise"])
+        calls = {
+            "eager": lambda: reference_actions(ckpt, feed),
+            "eager_core": lambda: ckpt.policy.predict_action_chunk(normalized_obs, noise=noise),
+            "ort": lambda: run(session, feed),
+        }
+        for call in calls.values():
+            call()
+        times = {name: [] for name in calls}
+        for _ in range(rounds):
+            for name, call in calls.items():
+                t0 = time.perf_counter()
+                call()
+                times[name].append((time.perf_counter() - t0) * 1000)
+    row = {
+        name: {"p50_ms": float(np.median(t)), "p99_ms": float(np.percentile(t, 99))}
+        for name, t in times.items()
+    }
+    floor_ms = max(flops / (peak[0] * 1e9), weight_bytes / (peak[1] * 1e9)) * 1000
+    row.update(
+        gflop=flops / 1e9,
+        weight_mb=weight_bytes / 1e6,
+        floor_ms=floor_ms,
+        speedup_vs_eager=row["eager"]["p50_ms"] / row["ort"]["p50_ms"],
+        speedup_vs_eager_core=row["eager_core"]["p50_ms"] / row["ort"]["p50_ms"],
+        ort_over_floor=row["ort"]["p50_ms"] / floor_ms,
+    )
+    print(f"{size} {cameras}cam " + json.dumps(row), flush=True)
+    return row
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=SIZES)
+    parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--out", type=Path, default=Path("outputs/export_latency.json"))
+    args = parser.parse_args(argv)
+    peak = machine_floor()
+    print(
+        f"machine: matmul {peak[0]:.1f} GFLOP/s, copy {peak[1]:.1f} GB/s ({torch.get_num_threads()} threads)"
+    )
+    results = {f"{s}/{c}cam": measure(s, c, args.rounds, peak) for s in args.sizes for c in args.cameras}
+    table = Table(
+        title=f"batch-1 chunk latency, CPU, {torch.get_num_threads()} threads, {args.rounds} rounds"
+    )
+    for col in (
+        "U-Net / cams",
+        "eager p50/p99",
+        "eager core p50",
+        "ORT p50/p99",
+        "ORT ×",
+        "GFLOP",
+        "MB",
+        "floor",
+        "ORT/floor",
+    ):
+        table.add_column(col, justify="right")
+    for key, r in results.items():
+        table.add_row(
+            key,
+            f"{r['eager']['p50_ms']:.1f}/{r['eager']['p99_ms']:.1f}",
+            f"{r['eager_core']['p50_ms']:.1f}",
+            f"{r['ort']['p50_ms']:.1f}/{r['ort']['p99_ms']:.1f}",
+            f"{r['speedup_vs_eager']:.2f}",
+            f"{r['gflop']:.2f}",
+            f"{r['weight_mb']:.0f}",
+            f"{r['floor_ms']:.1f}",
+            f"{r['ort_over_floor']:.2f}",
+        )
+    Console().print(table)
+    meta = {
+        "date": date.today().isoformat(),
+        "machine": platform.machine(),
+        "peak_gflops": peak[0],
+        "copy_gbps": peak[1],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
