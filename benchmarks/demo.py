@@ -4,7 +4,8 @@
 2. runs ``lerobot-train --policy.type=drift`` on it (CPU, a few minutes on 2 cores);
 3. loads the checkpoint through LeRobot's own factory and processors and samples chunks at the
    decision point: how many follow a valid path, how the two paths are split, how many head
-   into the obstacle, and the time of one network call.
+   into the obstacle, and the time of one network call;
+4. exports it with drift-export (parity-gated ONNX bundle) and times the bundle in ONNX Runtime.
 
 Artifacts land in ``--out``; re-running reuses the dataset and checkpoint unless ``--fresh``.
 """
@@ -87,6 +88,30 @@ def evaluate(ckpt: Path, n: int) -> dict:
     return figures
 
 
+def export(ckpt: Path, dataset: Path, bundle: Path) -> dict:
+    from export.bundle import export_bundle
+    from export.manifest import MODEL_FILE, BundleManifest
+    from export.onnxrt import create_session, run
+
+    if (bundle / "manifest.json").exists():
+        print(f"export: reusing {bundle}")
+        manifest = BundleManifest.load(bundle)
+    else:
+        print(f"export: drift-export --ckpt {ckpt} --out {bundle}")
+        manifest = export_bundle(ckpt, bundle, dataset_root=dataset)
+    session = create_session(bundle / MODEL_FILE)
+    rng = np.random.default_rng(0)
+    feed = {s.name: rng.standard_normal(s.shape).astype(np.float32) for s in manifest.inputs}
+    run(session, feed)
+    t0 = time.perf_counter()
+    for _ in range(200):
+        run(session, feed)
+    return {
+        "ort_ms": (time.perf_counter() - t0) / 200 * 1000,
+        "parity": manifest.parity[0].max_abs_normalized,
+    }
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -103,20 +128,23 @@ def main(argv=None) -> None:
     record(args.out / "dataset", args.episodes)
     ckpt = train(args.out / "dataset", args.out / "train", args.steps)
     f = evaluate(ckpt, args.eval)
+    b = export(ckpt, args.out / "dataset", args.out / "bundle")
 
     table = Table(
         title=f"DriftPolicy on '{TASK}': {args.eval} chunks sampled at the fork (1 network call each)"
     )
-    for col in ("valid path", "top / bottom", "into obstacle", "ms per chunk (CPU, batch 1)"):
+    for col in ("valid path", "top / bottom", "into obstacle", "ms/chunk torch", "ms/chunk ONNX bundle"):
         table.add_column(col, justify="right")
     table.add_row(
         f"{f['precision']:.1%}",
         f"{f['mode_plus']:.1%} / {f['mode_minus']:.1%}",
         f"{f['between']:.1%}",
         f"{f['ms_per_chunk']:.2f}",
+        f"{b['ort_ms']:.2f}",
     )
     Console().print(table)
-    print(f"artifacts: {args.out.resolve()} (dataset/, train/checkpoints/last/pretrained_model)")
+    print(f"bundle parity vs PyTorch: max |Δ| {b['parity']:.1e} (normalized units)")
+    print(f"artifacts: {args.out.resolve()} (dataset/, train/checkpoints/last/pretrained_model, bundle/)")
     print(f"total time: {time.perf_counter() - t0:.0f} s")
 
 

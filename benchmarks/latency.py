@@ -10,17 +10,16 @@ taken from the medians. Usage::
 import argparse
 import json
 import platform
-import time
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.methods import actor, build
+from benchmarks.timing import round_robin
 
 SIZES = {"small": (64, 128, 256), "default": (256, 512, 1024)}
 LAYOUTS = ("state", "1cam")
@@ -54,18 +53,7 @@ def measure(size: str, layout: str, rounds: int) -> dict:
     feats = features(layout)
     actors = {m: actor(m, build(m, SIZES[size], **feats)) for m in ("drift", "dp10", "dp100")}
     batch = observation(layout)
-    times = {name: [] for name in actors}
-    for a in actors.values():
-        a.act(batch)  # warm-up
-    for _ in range(rounds):
-        for name, a in actors.items():
-            t0 = time.perf_counter()
-            a.act(batch)
-            times[name].append(time.perf_counter() - t0)
-    row = {}
-    for name, ts in times.items():
-        ms = np.array(ts) * 1000
-        row[name] = {"p50_ms": float(np.median(ms)), "p99_ms": float(np.percentile(ms, 99))}
+    row = round_robin({name: (lambda a=a: a.act(batch)) for name, a in actors.items()}, rounds)
     row["ratio_dp100"] = row["dp100"]["p50_ms"] / row["drift"]["p50_ms"]
     row["ratio_dp10"] = row["dp10"]["p50_ms"] / row["drift"]["p50_ms"]
     print(f"{size:7s} {layout:5s} " + json.dumps(row), flush=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
-from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
+from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy, _make_noise_scheduler
 
 from drift import DriftConfig, DriftPolicy
 from drift.field import drift_loss
@@ -108,11 +108,9 @@ def actor(method: str, policy) -> Trained:
 
 def _set_dp_sampler(policy: DiffusionPolicy, steps: int) -> None:
     """DDPM for the full 100-step chain, DDIM for 10 steps (the usual fast sampler), same weights."""
-    from diffusers.schedulers.scheduling_ddim import DDIMScheduler
-    from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
-
     cfg = policy.config
-    kwargs = dict(
+    policy.diffusion.noise_scheduler = _make_noise_scheduler(
+        "DDPM" if steps == cfg.num_train_timesteps else "DDIM",
         num_train_timesteps=cfg.num_train_timesteps,
         beta_start=cfg.beta_start,
         beta_end=cfg.beta_end,
@@ -121,8 +119,6 @@ def _set_dp_sampler(policy: DiffusionPolicy, steps: int) -> None:
         clip_sample_range=cfg.clip_sample_range,
         prediction_type=cfg.prediction_type,
     )
-    scheduler = DDPMScheduler(**kwargs) if steps == cfg.num_train_timesteps else DDIMScheduler(**kwargs)
-    policy.diffusion.noise_scheduler = scheduler
     policy.diffusion.num_inference_steps = steps
 
 
