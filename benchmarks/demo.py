@@ -79,7 +79,7 @@ def evaluate(ckpt: Path, n: int) -> dict:
     obs["observation.state"] = obs["observation.state"][:, None].expand(-1, cfg.n_obs_steps, -1)
     chunks = post(policy.predict_action_chunk(obs))
     figures = score(TASK, states, chunks.numpy()).row()
-    one = {k: v[:1] for k, v in obs.items()}
+    one = {k: v[:1] for k, v in obs.items() if k.startswith("observation")}
     policy.predict_action_chunk(one)
     t0 = time.perf_counter()
     for _ in range(50):
