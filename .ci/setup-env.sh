@@ -15,8 +15,9 @@ find_python() {
       command -v "$cand"; return 0
     fi
   done
+  # pyenv: oldest first (LeRobot 0.6 is developed and tested on 3.12).
   if command -v pyenv >/dev/null 2>&1; then
-    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])(\.|$)' | sort -rV); do
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])(\.|$)' | sort -V); do
       local p; p="$(pyenv root)/versions/$v/bin/python3"
       if [ -x "$p" ] && py_ok "$p"; then echo "$p"; return 0; fi
     done
