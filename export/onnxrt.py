@@ -11,10 +11,17 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+LEVELS = {
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
 
-def create_session(model: Path, threads: int | None = None, spinning: bool = False) -> ort.InferenceSession:
+
+def create_session(
+    model: Path, threads: int | None = None, spinning: bool = False, level: str = "all"
+) -> ort.InferenceSession:
     opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.graph_optimization_level = LEVELS[level]
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.inter_op_num_threads = 1
     opts.intra_op_num_threads = threads or os.cpu_count() or 1
