@@ -20,6 +20,7 @@ from .checkpoint import ExportError, LoadedCheckpoint, load_checkpoint
 from .graph import NOISE, OUTPUT, DriftGraph, input_shapes
 from .manifest import (
     GOLDEN_FILE,
+    INT8_MODEL_FILE,
     MODEL_FILE,
     BundleManifest,
     FeatureNormalization,
@@ -29,7 +30,8 @@ from .manifest import (
     sha256_file,
 )
 from .onnxrt import create_session, run
-from .parity import FP32_GATE, ParityFigures, compare
+from .parity import GATES, ParityFigures, compare
+from .quantize import quantize_int8
 
 DEFAULT_OPSET = 17  # TorchScript exporter; TensorRT 10 (JetPack 6) parses opsets 9–20
 
@@ -114,43 +116,73 @@ def reference_actions(ckpt: LoadedCheckpoint, feed: dict[str, np.ndarray]) -> tu
     return normalized.numpy(), ckpt.postprocessor(normalized).numpy()
 
 
-def gate(ckpt: LoadedCheckpoint, model: Path, sets: list[InputSet]) -> tuple[ParityReport, dict]:
-    """Run the exported graph on every input set against the reference; return report and golden data."""
-    session = create_session(model)
+@dataclass
+class Reference:
+    """The PyTorch policy's actions for every feed of an input set."""
+
+    inputs: InputSet
+    normalized: list[np.ndarray]
+    robot: list[np.ndarray]
+
+
+def references(ckpt: LoadedCheckpoint, sets: list[InputSet]) -> list[Reference]:
+    out = []
+    for input_set in sets:
+        pairs = [reference_actions(ckpt, feed) for feed in input_set.feeds]
+        out.append(Reference(input_set, [p[0] for p in pairs], [p[1] for p in pairs]))
+    return out
+
+
+def gate(
+    ckpt: LoadedCheckpoint, bundle: Path, model_file: str, backend: str, refs: list[Reference]
+) -> ParityReport:
+    """Run one exported graph on every input set against the reference and judge it by its gate."""
+    session = create_session(bundle / model_file)
     graph = DriftGraph(ckpt)
     figures = ParityFigures()
-    golden = {}
-    for input_set in sets:
-        outs, refs = [], []
-        for feed in input_set.feeds:
+    for ref in refs:
+        for feed, ref_norm, ref_robot in zip(ref.inputs.feeds, ref.normalized, ref.robot, strict=True):
             out = run(session, feed)
-            ref_norm, ref_robot = reference_actions(ckpt, feed)
             out_norm = graph.normalize_action(torch.from_numpy(out)).numpy()
             figures.add(compare(out_norm, ref_norm), robot_abs=float(np.abs(out - ref_robot).max()))
-            outs.append(out)
-            refs.append(ref_robot)
-        if input_set.source != "random":
-            golden = {f"input.{k}": np.stack([f[k] for f in input_set.feeds]) for k in input_set.feeds[0]}
-            golden["expected"] = np.stack(refs)
-    first = sets[0].feeds[0]
+    first = refs[0].inputs.feeds[0]
     repeatable = bool(np.array_equal(run(session, first), run(session, first)))
-    # Robot units per normalized unit, per action dimension (for --verify's normalized figures).
-    golden["action_scale"] = (
-        graph.unnormalize_action(torch.ones(1)) - graph.unnormalize_action(torch.zeros(1))
-    ).numpy()
-    report = ParityReport(
-        backend="onnxruntime-cpu-fp32",
+    realistic = [r.inputs for r in refs if r.inputs.source != "random"]
+    return ParityReport(
+        backend=backend,
+        model=model_file,
         reference="torch DriftPolicy + LeRobot processors",
-        n_random=sum(len(s.feeds) for s in sets if s.source == "random"),
-        n_realistic=sum(len(s.feeds) for s in sets if s.source != "random"),
-        realistic_source=next((s.source for s in sets if s.source != "random"), "none"),
+        n_random=sum(len(r.inputs.feeds) for r in refs if r.inputs.source == "random"),
+        n_realistic=sum(len(s.feeds) for s in realistic),
+        realistic_source=realistic[0].source if realistic else "none",
         max_abs_normalized=figures.max_abs,
         min_cosine=figures.min_cosine,
         max_abs_robot_units=figures.max_robot_abs,
         bitwise_repeatable=repeatable,
-        passed=FP32_GATE.passes(figures) and repeatable,
+        passed=GATES[backend].passes(figures) and repeatable,
     )
-    return report, golden
+
+
+def golden_data(ckpt: LoadedCheckpoint, ref: Reference) -> dict[str, np.ndarray]:
+    """Inputs and expected robot-unit outputs, plus robot units per normalized unit (for --verify)."""
+    feeds = ref.inputs.feeds
+    golden = {f"input.{k}": np.stack([f[k] for f in feeds]) for k in feeds[0]}
+    golden["expected"] = np.stack(ref.robot)
+    graph = DriftGraph(ckpt)
+    golden["action_scale"] = (
+        graph.unnormalize_action(torch.ones(1)) - graph.unnormalize_action(torch.zeros(1))
+    ).numpy()
+    return golden
+
+
+def _refuse(report: ParityReport) -> ExportError:
+    g = GATES[report.backend]
+    return ExportError(
+        f"parity gate failed for {report.backend}: "
+        f"max |Δ| {report.max_abs_normalized:.2e} (≤ {g.max_abs:g}), "
+        f"min cosine {report.min_cosine:.6f} (≥ {g.min_cosine}), "
+        f"bitwise repeatable {report.bitwise_repeatable}; nothing was written."
+    )
 
 
 def _versions() -> dict[str, str]:
@@ -187,8 +219,13 @@ def export_bundle(
     n_random: int = 16,
     n_realistic: int = 16,
     force: bool = False,
+    int8: bool = False,
 ) -> BundleManifest:
-    """Export, gate and atomically write a bundle; raise ExportError (writing nothing) otherwise."""
+    """Export, gate and atomically write a bundle; raise ExportError (writing nothing) otherwise.
+
+    With ``int8`` the bundle also holds an INT8 graph, calibrated on the dataset inputs and gated
+    against the same reference with INT8_GATE.
+    """
     out = Path(out)
     if out.exists() and not force:
         raise ExportError(f"{out} already exists; pass --force to replace it.")
@@ -205,15 +242,15 @@ def export_bundle(
         model = tmp / MODEL_FILE
         export_onnx(graph, example, model, opset)
         sets = [random_inputs(ckpt, batch, n_random, gen), dataset_inputs(ckpt, batch, n_realistic, gen)]
-        report, golden = gate(ckpt, model, sets)
-        if not report.passed:
-            raise ExportError(
-                "parity gate failed: "
-                f"max |Δ| {report.max_abs_normalized:.2e} (≤ {FP32_GATE.max_abs:g}), "
-                f"min cosine {report.min_cosine:.6f} (≥ {FP32_GATE.min_cosine}), "
-                f"bitwise repeatable {report.bitwise_repeatable}; nothing was written."
-            )
-        np.savez(tmp / GOLDEN_FILE, **golden)
+        refs = references(ckpt, sets)
+        reports = [gate(ckpt, tmp, MODEL_FILE, "onnxruntime-cpu-fp32", refs)]
+        if int8:
+            quantize_int8(model, tmp / INT8_MODEL_FILE, [f for f in sets[1].feeds])
+            reports.append(gate(ckpt, tmp, INT8_MODEL_FILE, "onnxruntime-cpu-int8", refs))
+        for report in reports:
+            if not report.passed:
+                raise _refuse(report)
+        np.savez(tmp / GOLDEN_FILE, **golden_data(ckpt, refs[1]))
         manifest = BundleManifest(
             inputs=[TensorSpec(name=k, dtype=dt, shape=list(s)) for k, (s, dt) in shapes.items()],
             outputs=[
@@ -235,8 +272,9 @@ def export_bundle(
             opset=opset,
             versions=_versions(),
             checkpoint_sha256=sha256_dir(ckpt.path),
-            files={name: sha256_file(tmp / name) for name in (MODEL_FILE, GOLDEN_FILE)},
-            parity=[report],
+            files={r.model: sha256_file(tmp / r.model) for r in reports}
+            | {GOLDEN_FILE: sha256_file(tmp / GOLDEN_FILE)},
+            parity=reports,
         )
         manifest.write(tmp)
         if out.exists():

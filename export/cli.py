@@ -12,14 +12,16 @@ from rich.table import Table
 
 from .bundle import DEFAULT_OPSET, export_bundle
 from .checkpoint import ExportError
-from .manifest import MODEL_FILE, BundleError, BundleManifest
+from .manifest import BundleError, BundleManifest
 from .onnxrt import create_session, run
 from .verify import verify_bundle
 
 
-def _latency_ms(bundle: Path, manifest: BundleManifest, repeats: int = 30) -> tuple[float, float]:
+def _latency_ms(
+    bundle: Path, manifest: BundleManifest, model_file: str, repeats: int = 30
+) -> tuple[float, float]:
     """p50/p99 of one graph call on this machine (ORT CPU), random feeds."""
-    session = create_session(bundle / MODEL_FILE)
+    session = create_session(bundle / model_file)
     rng = np.random.default_rng(0)
     feed = {
         s.name: (
@@ -57,8 +59,11 @@ def _summary(bundle: Path, manifest: BundleManifest, title: str) -> None:
         )
     for name in manifest.files:
         facts.add_row(name, f"{(bundle / name).stat().st_size / 1e6:.2f} MB")
-    p50, p99 = _latency_ms(bundle, manifest)
-    facts.add_row("ORT CPU latency", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (batch {manifest.batch_size})")
+    for p in manifest.parity:
+        p50, p99 = _latency_ms(bundle, manifest, p.model)
+        facts.add_row(
+            f"latency {p.model}", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (ORT CPU, batch {manifest.batch_size})"
+        )
     console.print(facts)
 
 
@@ -72,18 +77,19 @@ def main(argv=None) -> int:
         "--dataset-root", type=Path, help="local training dataset, if not where train_config.json says"
     )
     parser.add_argument("--force", action="store_true", help="replace an existing bundle")
+    parser.add_argument("--int8", action="store_true", help="also write an INT8 (CPU) graph, gated like FP32")
     parser.add_argument("--verify", type=Path, metavar="BUNDLE", help="re-check a bundle on this machine")
     args = parser.parse_args(argv)
     logging.getLogger().setLevel(logging.WARNING)
     try:
         if args.verify:
-            manifest, figures, passed = verify_bundle(args.verify)
-            verdict = "PASS" if passed else "FAIL"
-            print(
-                f"{verdict}: {args.verify} on onnxruntime-cpu: max |Δ| {figures.max_abs:.2e} normalized "
-                f"({figures.max_robot_abs:.2e} robot units), min cosine {figures.min_cosine:.7f}"
-            )
-            return 0 if passed else 1
+            results = verify_bundle(args.verify)
+            for backend, figures, passed in results:
+                print(
+                    f"{'PASS' if passed else 'FAIL'}: {args.verify} on {backend}: max |Δ| {figures.max_abs:.2e} "
+                    f"normalized ({figures.max_robot_abs:.2e} robot units), min cosine {figures.min_cosine:.7f}"
+                )
+            return 0 if all(passed for _, _, passed in results) else 1
         if args.ckpt is None:
             parser.error("--ckpt is required (or --verify BUNDLE)")
         if not 17 <= args.opset <= 20:
@@ -91,7 +97,9 @@ def main(argv=None) -> int:
         if args.batch < 1:
             raise ExportError(f"--batch must be ≥ 1; got {args.batch}.")
         out = args.out or args.ckpt.parent / "bundle"
-        manifest = export_bundle(args.ckpt, out, args.opset, args.batch, args.dataset_root, force=args.force)
+        manifest = export_bundle(
+            args.ckpt, out, args.opset, args.batch, args.dataset_root, force=args.force, int8=args.int8
+        )
         _summary(out, manifest, f"bundle written: {out}")
         return 0
     except (ExportError, BundleError) as err:

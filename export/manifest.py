@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 CONTRACT_VERSION = 1
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"
+INT8_MODEL_FILE = "model.int8.onnx"
 GOLDEN_FILE = "golden.npz"
 
 
@@ -34,6 +35,7 @@ class ParityReport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     backend: str
+    model: str
     reference: str
     n_random: int
     n_realistic: int

@@ -166,3 +166,11 @@ def test_policy_actions_unchanged_by_export(checkpoint):
     DriftGraph(ckpt)
     assert not ckpt.policy.training
     assert all(torch.equal(before[k], v) for k, v in ckpt.policy.state_dict().items())
+
+
+def test_int8_graph_outside_its_gate_is_refused(checkpoint, tmp_path):
+    """The untrained fixture's INT8 graph misses INT8_GATE (random weights quantize badly): refused, nothing written."""
+    out = tmp_path / "bundle"
+    with pytest.raises(ExportError, match="parity gate failed for onnxruntime-cpu-int8"):
+        export_bundle(checkpoint[0], out, dataset_root=checkpoint[1], int8=True, n_random=4, n_realistic=4)
+    assert not out.exists() and list(tmp_path.iterdir()) == []
