@@ -30,6 +30,7 @@ from export.bundle import export_onnx, random_inputs, reference_actions
 from export.checkpoint import LoadedCheckpoint
 from export.graph import DriftGraph
 from export.onnxrt import create_session, run
+from export.quantize import quantize_int8
 
 SIZES = {"small": (64, 128, 256), "default": (256, 512, 1024)}
 IMAGE = (3, 96, 96)
@@ -85,7 +86,7 @@ def machine_floor() -> tuple[float, float]:
 
 
 @torch.no_grad()
-def measure(size: str, cameras: int, rounds: int, peak: tuple[float, float]) -> dict:
+def measure(size: str, cameras: int, rounds: int, peak: tuple[float, float], int8: bool) -> dict:
     ckpt = synthetic_checkpoint(SIZES[size], cameras)
     graph = DriftGraph(ckpt).eval()
     feed = random_inputs(ckpt, 1, 1, torch.Generator().manual_seed(0)).feeds[0]
@@ -110,6 +111,11 @@ def measure(size: str, cameras: int, rounds: int, peak: tuple[float, float]) -> 
             "eager_core": lambda: ckpt.policy.predict_action_chunk(normalized_obs, noise=noise),
             "ort": lambda: run(session, feed),
         }
+        if int8:
+            calibration = random_inputs(ckpt, 1, 8, torch.Generator().manual_seed(1)).feeds
+            quantize_int8(model, Path(tmp) / "int8.onnx", calibration)
+            int8_session = create_session(Path(tmp) / "int8.onnx")
+            calls["ort_int8"] = lambda: run(int8_session, feed)
         for call in calls.values():
             call()
         times = {name: [] for name in calls}
@@ -131,6 +137,8 @@ def measure(size: str, cameras: int, rounds: int, peak: tuple[float, float]) -> 
         speedup_vs_eager_core=row["eager_core"]["p50_ms"] / row["ort"]["p50_ms"],
         ort_over_floor=row["ort"]["p50_ms"] / floor_ms,
     )
+    if int8:
+        row["int8_speedup_vs_ort"] = row["ort"]["p50_ms"] / row["ort_int8"]["p50_ms"]
     print(f"{size} {cameras}cam " + json.dumps(row), flush=True)
     return row
 
@@ -142,13 +150,16 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=SIZES)
     parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--int8", action="store_true", help="also time the INT8 graph (drift-export --int8)")
     parser.add_argument("--out", type=Path, default=Path("outputs/export_latency.json"))
     args = parser.parse_args(argv)
     peak = machine_floor()
     print(
         f"machine: matmul {peak[0]:.1f} GFLOP/s, copy {peak[1]:.1f} GB/s ({torch.get_num_threads()} threads)"
     )
-    results = {f"{s}/{c}cam": measure(s, c, args.rounds, peak) for s in args.sizes for c in args.cameras}
+    results = {
+        f"{s}/{c}cam": measure(s, c, args.rounds, peak, args.int8) for s in args.sizes for c in args.cameras
+    }
     table = Table(
         title=f"batch-1 chunk latency, CPU, {torch.get_num_threads()} threads, {args.rounds} rounds"
     )
