@@ -19,7 +19,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.methods import METHODS, time_per_chunk, train
+from benchmarks.methods import METHODS, actor, time_per_chunk, train
 from benchmarks.toy_tasks import TASKS, eval_states, score, training_windows
 
 
@@ -63,8 +63,6 @@ def run(tasks, methods, steps, batch_size, n_episodes, n_eval, down_dims, seed) 
         for method in methods:
             t0 = time.perf_counter()
             if method in ("dp100", "dp10") and trained_dp is not None:
-                from benchmarks.methods import actor
-
                 trained = actor(method, trained_dp.policy)  # one DP model, two samplers
             else:
                 trained = train(method, batches, down_dims, seed=seed)
