@@ -1,1 +1,1 @@
-"""See ARCHITECTURE.md: this package is planned in its own issue and holds nothing yet."""
+"""Arm definitions (so100, so101, koch) as LeRobot configs; the emulated arms are planned in issue 3."""
