@@ -90,15 +90,17 @@ def evaluate(ckpt: Path, n: int) -> dict:
 
 def export(ckpt: Path, dataset: Path, bundle: Path) -> dict:
     from export.bundle import export_bundle
-    from export.manifest import MODEL_FILE, BundleManifest
+    from export.manifest import MODEL_FILE, BundleError, BundleManifest
     from export.onnxrt import create_session, run
 
-    if (bundle / "manifest.json").exists():
-        print(f"export: reusing {bundle}")
+    try:
         manifest = BundleManifest.load(bundle)
-    else:
-        print(f"export: drift-export --ckpt {ckpt} --out {bundle}")
-        manifest = export_bundle(ckpt, bundle, dataset_root=dataset)
+        print(f"export: reusing {bundle}")
+    except BundleError as err:  # absent, or written by an older version: export afresh
+        manifest, reason = None, str(err)
+    if manifest is None:  # outside the except block, so nothing below reports it as a live exception
+        print(f"export: drift-export --ckpt {ckpt} --out {bundle} ({reason})")
+        manifest = export_bundle(ckpt, bundle, dataset_root=dataset, force=True)
     session = create_session(bundle / MODEL_FILE)
     rng = np.random.default_rng(0)
     feed = {s.name: rng.standard_normal(s.shape).astype(np.float32) for s in manifest.inputs}

@@ -11,7 +11,6 @@ Training works in normalized units on tensors (the toy tasks are already in [-1,
 method sees exactly the same batches in the same order.
 """
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy, _make_noise_scheduler
 
+from benchmarks.timing import round_robin
 from drift import DriftConfig, DriftPolicy
 from drift.field import drift_loss
 
@@ -142,10 +142,4 @@ def train(method: str, batches: list[dict], down_dims, lr: float = 1e-3, seed: i
 def time_per_chunk(trained: Trained, batch: dict, repeats: int = 20) -> float:
     """Median wall time (s) of one chunk at batch 1, after one warm-up call."""
     one = {k: v[:1] for k, v in batch.items()}
-    trained.act(one)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        trained.act(one)
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+    return round_robin({"chunk": lambda: trained.act(one)}, repeats)["chunk"]["p50_ms"] / 1000

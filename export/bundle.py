@@ -17,7 +17,7 @@ import onnx
 import torch
 
 from .checkpoint import ExportError, LoadedCheckpoint, load_checkpoint
-from .graph import NOISE, OUTPUT, DriftGraph, input_shapes
+from .graph import NOISE, OUTPUT, DriftGraph, input_shapes, normalize_action, unnormalize_action
 from .manifest import (
     GOLDEN_FILE,
     INT8_MODEL_FILE,
@@ -138,12 +138,11 @@ def gate(
 ) -> ParityReport:
     """Run one exported graph on every input set against the reference and judge it by its gate."""
     session = create_session(bundle / model_file)
-    graph = DriftGraph(ckpt)
     figures = ParityFigures()
     for ref in refs:
         for feed, ref_norm, ref_robot in zip(ref.inputs.feeds, ref.normalized, ref.robot, strict=True):
             out = run(session, feed)
-            out_norm = graph.normalize_action(torch.from_numpy(out)).numpy()
+            out_norm = normalize_action(ckpt, torch.from_numpy(out)).numpy()
             figures.add(compare(out_norm, ref_norm), robot_abs=float(np.abs(out - ref_robot).max()))
     first = refs[0].inputs.feeds[0]
     repeatable = bool(np.array_equal(run(session, first), run(session, first)))
@@ -168,9 +167,8 @@ def golden_data(ckpt: LoadedCheckpoint, ref: Reference) -> dict[str, np.ndarray]
     feeds = ref.inputs.feeds
     golden = {f"input.{k}": np.stack([f[k] for f in feeds]) for k in feeds[0]}
     golden["expected"] = np.stack(ref.robot)
-    graph = DriftGraph(ckpt)
     golden["action_scale"] = (
-        graph.unnormalize_action(torch.ones(1)) - graph.unnormalize_action(torch.zeros(1))
+        unnormalize_action(ckpt, torch.ones(1)) - unnormalize_action(ckpt, torch.zeros(1))
     ).numpy()
     return golden
 
@@ -245,7 +243,7 @@ def export_bundle(
         refs = references(ckpt, sets)
         reports = [gate(ckpt, tmp, MODEL_FILE, "onnxruntime-cpu-fp32", refs)]
         if int8:
-            quantize_int8(model, tmp / INT8_MODEL_FILE, [f for f in sets[1].feeds])
+            quantize_int8(model, tmp / INT8_MODEL_FILE, sets[1].feeds)
             reports.append(gate(ckpt, tmp, INT8_MODEL_FILE, "onnxruntime-cpu-int8", refs))
         for report in reports:
             if not report.passed:

@@ -89,12 +89,14 @@ class DriftGraph(nn.Module):
             ]
             batch[OBS_IMAGES] = torch.stack(images, dim=2)
         actions = self.policy.model.generate_actions(batch, noise=noise)
-        return self.unnormalize_action(actions)
-
-    def unnormalize_action(self, actions: Tensor) -> Tensor:
-        """The policy's normalized units → robot units."""
         return self.unnormalizer._apply_transform(actions, ACTION, FeatureType.ACTION, inverse=True)
 
-    def normalize_action(self, actions: Tensor) -> Tensor:
-        """Robot units → the policy's normalized units (for parity figures)."""
-        return self.normalizer._apply_transform(actions, ACTION, FeatureType.ACTION)
+
+def unnormalize_action(ckpt: LoadedCheckpoint, actions: Tensor) -> Tensor:
+    """The policy's normalized units → robot units (LeRobot's own unnormalizer)."""
+    return ckpt.unnormalizer._apply_transform(actions, ACTION, FeatureType.ACTION, inverse=True)
+
+
+def normalize_action(ckpt: LoadedCheckpoint, actions: Tensor) -> Tensor:
+    """Robot units → the policy's normalized units (for parity figures)."""
+    return ckpt.normalizer._apply_transform(actions, ACTION, FeatureType.ACTION)
