@@ -1,0 +1,193 @@
+"""Planning an emulated rig from LeRobot's own definitions, and running it in a child process.
+
+``plan_rig`` asks LeRobot for the motor table and control tables of an arm, writes (or reuses)
+LeRobot's calibration files, and returns a ``RigPlan``. ``EmulatedRig`` runs that plan in a child
+process (``python -m robots.rig``) and is the handle a test or ``drift-run --emulate`` holds:
+ports and camera address to give LeRobot, plus control calls (faults, leader script, servo state)
+that take effect while LeRobot is connected.
+"""
+
+import json
+import subprocess
+import sys
+import tempfile
+from multiprocessing.connection import Client
+from pathlib import Path
+
+from robots.arms import arm_spec, motor_table, zmq_camera_config
+from robots.calibration import calibration_file, default_calibration, load_or_write
+from robots.faults import BusFaults
+from robots.rig import CONTROL_AUTHKEY, CameraPlan, ChainPlan, RigPlan
+from robots.scene import SceneObject
+from robots.servo_spec import servo_spec
+
+
+def _chain_plan(
+    arm: str, role: str, port: Path, device_id: str, calibration_dir: Path | None
+) -> tuple[ChainPlan, Path]:
+    protocol = arm_spec(arm).protocol
+    motors = motor_table(arm, role)
+    ids = {name: motor.id for name, motor in motors.items()}
+    path = calibration_file(arm, role, device_id, calibration_dir)
+    calibration = load_or_write(path, default_calibration(arm, ids))
+    specs = {name: servo_spec(protocol, motor.model).to_json() for name, motor in motors.items()}
+    return ChainPlan(
+        protocol=protocol, motors=ids, specs=specs, calibration=calibration, port=str(port)
+    ), path.parent
+
+
+def plan_rig(
+    arm: str,
+    run_dir: Path,
+    robot_id: str = "drift_sim",
+    leader: bool = False,
+    camera: CameraPlan | None = None,
+    calibration_dir: Path | None = None,
+    faults: BusFaults | None = None,
+    seed: int = 0,
+) -> RigPlan:
+    """The plan of an emulated ``arm`` whose ports live in ``run_dir``.
+
+    Calibration files go where LeRobot looks for ``robot_id`` (follower) and ``<robot_id>_leader``:
+    ``calibration_dir`` if given, else LeRobot's default folders. An existing file is reused, so an
+    emulated arm can be created from a calibration a lab recorded.
+    """
+    arm_spec(arm)  # a clear error for an unknown arm before anything is written
+    run_dir = Path(run_dir)
+    follower, follower_dir = _chain_plan(arm, "follower", run_dir / "follower", robot_id, calibration_dir)
+    if faults is not None:
+        follower = follower.model_copy(update={"faults": faults})
+    plan = {"arm": arm, "run_dir": str(run_dir), "follower": follower, "follower_id": robot_id}
+    plan["follower_calibration_dir"] = str(follower_dir)
+    if leader:
+        leader_id = f"{robot_id}_leader"
+        chain, leader_dir = _chain_plan(arm, "leader", run_dir / "leader", leader_id, calibration_dir)
+        plan.update(leader=chain, leader_id=leader_id, leader_calibration_dir=str(leader_dir))
+    return RigPlan(**plan, camera=camera, seed=seed)
+
+
+class EmulatorError(RuntimeError):
+    pass
+
+
+class EmulatedRig:
+    """A rig running in a child process. Use as a context manager; ``close()`` stops it cleanly."""
+
+    def __init__(self, plan: RigPlan):
+        self.plan = plan
+        plan_file = Path(plan.run_dir) / "plan.json"
+        plan_file.write_text(plan.model_dump_json())
+        self.log_file = Path(plan.run_dir) / "rig.log"
+        with open(self.log_file, "w") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "robots.rig", str(plan_file)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        line = self._proc.stdout.readline()
+        if not line:
+            self._proc.wait()
+            raise EmulatorError(
+                f"the emulated {plan.arm} did not start:\n{self.log_file.read_text().strip()}"
+            )
+        self.info = json.loads(line)
+        self._conn = Client(self.info["control"], family="AF_UNIX", authkey=CONTROL_AUTHKEY)
+
+    @classmethod
+    def start(cls, arm: str, run_dir: Path | None = None, **plan_options) -> "EmulatedRig":
+        """Plan and start an emulated ``arm`` (``plan_options``: see ``plan_rig``)."""
+        run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix=f"drift-sim-{arm}-"))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir.chmod(0o700)
+        if "calibration_dir" not in plan_options:
+            plan_options["calibration_dir"] = run_dir / "calibration"
+        return cls(plan_rig(arm, run_dir, **plan_options))
+
+    # -- what LeRobot connects to ------------------------------------------------------------
+    @property
+    def follower_port(self) -> str:
+        return self.info["follower_port"]
+
+    @property
+    def leader_port(self) -> str | None:
+        return self.info["leader_port"]
+
+    def follower_config(self, **options):
+        from robots.arms import follower_config
+
+        cameras = {}
+        if self.info["camera"] is not None:
+            cameras[self.info["camera"]["camera_name"]] = self.camera_config()
+        options.setdefault("cameras", cameras)
+        return follower_config(
+            self.plan.arm, self.follower_port, self.info["id"], Path(self.info["calibration_dir"]), **options
+        )
+
+    def leader_config(self):
+        from robots.arms import leader_config
+
+        if self.leader_port is None:
+            raise EmulatorError("this rig was started without a leader arm.")
+        return leader_config(
+            self.plan.arm, self.leader_port, self.info["leader_id"], Path(self.info["leader_calibration_dir"])
+        )
+
+    def camera_config(self):
+        cam = self.info["camera"]
+        if cam is None:
+            raise EmulatorError("this rig was started without a camera.")
+        return zmq_camera_config(
+            cam["server_address"], cam["port"], cam["camera_name"], cam["width"], cam["height"], cam["fps"]
+        )
+
+    # -- control -------------------------------------------------------------------------------
+    def _call(self, method: str, **kwargs):
+        self._conn.send((method, kwargs))
+        status, value = self._conn.recv()
+        if status != "ok":
+            raise EmulatorError(value)
+        return value
+
+    def state(self, device: str = "follower") -> dict[int, dict]:
+        """Register view per servo id (Present/Goal_Position, Torque_Enable, calibration, …)."""
+        return self._call("state", device=device)
+
+    def set_bus_faults(self, device: str = "follower", **changes) -> dict:
+        """e.g. ``set_bus_faults(drop_rate=1.0)``, ``set_bus_faults(unplugged=True)``."""
+        return self._call("set_bus_faults", device=device, **changes)
+
+    def set_camera_faults(self, **changes) -> dict:
+        return self._call("set_camera_faults", **changes)
+
+    def set_leader_script(self, script) -> None:
+        """A picklable ``t -> ticks per leader servo`` (see ``robots.leader_scripts``)."""
+        self._call("set_leader_script", script=script)
+
+    def set_objects(self, objects: list[SceneObject]) -> None:
+        self._call("set_objects", objects=objects)
+
+    def power_cycle(self, device: str = "follower") -> None:
+        self._call("power_cycle", device=device)
+
+    def stats(self) -> dict:
+        return self._call("stats")
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._conn.close()
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc.stdin.close()
+        self._proc.stdout.close()
+
+    def __enter__(self) -> "EmulatedRig":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

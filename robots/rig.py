@@ -1,0 +1,269 @@
+"""An emulated rig: follower chain, optional leader chain and camera, and a control socket.
+
+A ``RigPlan`` is plain JSON (servo specs, calibration, ports, faults), so a rig can run in the
+process that planned it (``drift-sim``) or in a child that never imports LeRobot or torch
+(``python -m robots.rig PLAN.json``, what ``EmulatedRig`` starts for tests and ``drift-run
+--emulate``: a servo in another process, as on hardware). The control socket (a Unix socket in the
+rig's private run folder) lets a test change faults, move the leader or read servo state while
+LeRobot's classes are connected.
+"""
+
+import json
+import signal
+import sys
+import threading
+import time
+from multiprocessing.connection import Listener
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from robots.camera import CameraPublisher
+from robots.chain import ServoChain
+from robots.dynamics import JointDynamics
+from robots.faults import BusFaults, CameraFaults
+from robots.scene import SceneObject, joint_angles, render
+from robots.servo import Servo
+from robots.servo_spec import DYNAMIXEL, ServoSpec
+
+CONTROL_AUTHKEY = b"drift-sim"  # the socket lives in a 0700 folder; the key only guards against strays
+# No-load slew rate (ticks/s) per model, from the makers' data sheets; the lag constant is shared.
+NO_LOAD_SPEED = {"sts3215": 3000.0, "xl430-w250": 3900.0, "xl330-m288": 7000.0, "xl330-m077": 12000.0}
+LAG_S = 0.03
+
+
+class ChainPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: str
+    motors: dict[str, int]  # name -> servo id, in the driver's order
+    specs: dict[str, dict]  # name -> ServoSpec.to_json()
+    calibration: dict[str, dict]  # name -> LeRobot MotorCalibration fields
+    port: str  # the stable path (symlink) clients open
+    faults: BusFaults = Field(default_factory=BusFaults)
+
+
+class CameraPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "front"
+    width: int = Field(640, ge=16, le=4096)
+    height: int = Field(480, ge=16, le=4096)
+    fps: int = Field(30, ge=1, le=240)
+    port: int = Field(0, ge=0, le=65535, description="0: any free port")
+    faults: CameraFaults = Field(default_factory=CameraFaults)
+
+
+class RigPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    arm: str
+    run_dir: str
+    follower: ChainPlan
+    follower_id: str
+    follower_calibration_dir: str
+    leader: ChainPlan | None = None
+    leader_id: str | None = None
+    leader_calibration_dir: str | None = None
+    camera: CameraPlan | None = None
+    seed: int = 0
+
+
+def build_servos(plan: ChainPlan, now: float) -> list[Servo]:
+    """Servos as a calibrated, set-up arm has them: LeRobot's baud rate, calibration in EEPROM."""
+    servos = []
+    for name, servo_id in plan.motors.items():
+        spec = ServoSpec.from_json(plan.specs[name])
+        servo = Servo(spec, servo_id, JointDynamics(NO_LOAD_SPEED.get(spec.model, 3000.0), LAG_S), now)
+        cal = plan.calibration[name]
+        servo.put("Baud_Rate", spec.baudrates[1_000_000])
+        servo.put("Homing_Offset", cal["homing_offset"])
+        servo.put("Min_Position_Limit", cal["range_min"])
+        servo.put("Max_Position_Limit", cal["range_max"])
+        if spec.protocol == DYNAMIXEL:
+            servo.put("Drive_Mode", cal["drive_mode"])
+        servo.flash = bytes(servo.memory[: spec.eeprom_end])
+        servo.set_present((cal["range_min"] + cal["range_max"]) / 2)  # resting mid-range
+        servos.append(servo)
+    return servos
+
+
+class Rig:
+    def __init__(self, plan: RigPlan):
+        self.plan = plan
+        now = time.monotonic()
+        self.follower = ServoChain(
+            plan.follower.protocol,
+            build_servos(plan.follower, now),
+            Path(plan.follower.port),
+            plan.follower.faults,
+            seed=plan.seed,
+        )
+        self.leader = None
+        if plan.leader is not None:
+            self.leader = ServoChain(
+                plan.leader.protocol,
+                build_servos(plan.leader, now),
+                Path(plan.leader.port),
+                plan.leader.faults,
+                seed=plan.seed + 1,
+            )
+        self.objects: tuple[SceneObject, ...] = ()
+        self.camera = None
+        if plan.camera is not None:
+            c = plan.camera
+            self.camera = CameraPublisher(
+                c.name, c.width, c.height, c.fps, self._draw, port=c.port, faults=c.faults, seed=plan.seed
+            )
+        self.control_path = Path(plan.run_dir) / "control.sock"
+        self._listener: Listener | None = None
+
+    def _draw(self):
+        names = {servo_id: name for name, servo_id in self.plan.follower.motors.items()}
+        present = {names[i]: s["Present_Position"] for i, s in self.follower.snapshot().items()}
+        cam = self.plan.camera
+        return render(
+            joint_angles(present, self.plan.follower.calibration), cam.width, cam.height, self.objects
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> "Rig":
+        self.follower.start()
+        if self.leader is not None:
+            self.leader.start()
+        if self.camera is not None:
+            self.camera.start()
+        self._listener = Listener(str(self.control_path), family="AF_UNIX", authkey=CONTROL_AUTHKEY)
+        threading.Thread(target=self._serve_control, name="rig control", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if self.camera is not None:
+            self.camera.stop()
+        for chain in (self.follower, self.leader):
+            if chain is not None:
+                chain.stop()
+        self.control_path.unlink(missing_ok=True)
+
+    def describe(self) -> dict:
+        """The one JSON line ``drift-sim`` prints: where LeRobot's classes should connect."""
+        camera = None
+        if self.camera is not None:
+            camera = {
+                "type": "zmq",
+                "server_address": self.camera.host,
+                "port": self.camera.port,
+                "camera_name": self.camera.name,
+                "width": self.camera.width,
+                "height": self.camera.height,
+                "fps": self.camera.fps,
+            }
+        return {
+            "robot": self.plan.arm,
+            "follower_port": self.plan.follower.port,
+            "leader_port": self.plan.leader.port if self.plan.leader else None,
+            "camera": camera,
+            "calibration_dir": self.plan.follower_calibration_dir,
+            "id": self.plan.follower_id,
+            "leader_calibration_dir": self.plan.leader_calibration_dir,
+            "leader_id": self.plan.leader_id,
+            "control": str(self.control_path),
+        }
+
+    # -- control -------------------------------------------------------------------------------
+    def chain(self, device: str) -> ServoChain:
+        chain = {"follower": self.follower, "leader": self.leader}.get(device)
+        if chain is None:
+            raise ValueError(
+                f"this rig has no {device!r} arm (it has: follower{', leader' if self.leader else ''})."
+            )
+        return chain
+
+    def state(self, device: str = "follower") -> dict[int, dict]:
+        return self.chain(device).snapshot()
+
+    def set_bus_faults(self, device: str = "follower", **changes) -> dict:
+        return self.chain(device).set_faults(**changes).model_dump()
+
+    def set_camera_faults(self, **changes) -> dict:
+        if self.camera is None:
+            raise ValueError("this rig has no camera.")
+        return self.camera.set_faults(**changes).model_dump()
+
+    def set_leader_script(self, script) -> None:
+        self.chain("leader").set_script(script)
+
+    def set_objects(self, objects: list[SceneObject]) -> None:
+        self.objects = tuple(objects)
+
+    def power_cycle(self, device: str = "follower") -> None:
+        self.chain(device).power_cycle()
+
+    def stats(self) -> dict:
+        return {
+            "follower_transactions": self.follower.transactions,
+            "leader_transactions": self.leader.transactions if self.leader else None,
+            "camera_frames": self.camera.frames_published if self.camera else None,
+            "camera_last_timestamp": self.camera.last_timestamp if self.camera else None,
+        }
+
+    _CONTROL_METHODS = frozenset(
+        {
+            "state",
+            "set_bus_faults",
+            "set_camera_faults",
+            "set_leader_script",
+            "set_objects",
+            "power_cycle",
+            "stats",
+        }
+    )
+
+    def _serve_control(self) -> None:
+        while self._listener is not None:
+            try:
+                conn = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve_client, args=(conn,), daemon=True).start()
+
+    def _serve_client(self, conn) -> None:
+        with conn:
+            while True:
+                try:
+                    method, kwargs = conn.recv()
+                except (EOFError, OSError):
+                    return
+                try:
+                    if method not in self._CONTROL_METHODS:
+                        raise ValueError(f"unknown control method {method!r}")
+                    conn.send(("ok", getattr(self, method)(**kwargs)))
+                except Exception as err:  # sent back to the caller, who raises it
+                    conn.send(("error", f"{type(err).__name__}: {err}"))
+
+
+def run_until_signalled(rig: Rig, watch_stdin: bool = False) -> None:
+    """Print the rig's JSON line, then serve until SIGINT/SIGTERM (or stdin closes), and clean up."""
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    if watch_stdin:  # the parent holds our stdin: when it dies, we go too
+        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    try:
+        print(json.dumps(rig.describe()), flush=True)
+        while not done.wait(0.5):
+            pass
+    finally:
+        rig.stop()
+
+
+def main() -> None:
+    plan = RigPlan.model_validate_json(Path(sys.argv[1]).read_text())
+    run_until_signalled(Rig(plan).start(), watch_stdin=True)
+
+
+if __name__ == "__main__":
+    main()
