@@ -67,12 +67,9 @@ def zmq_camera_config(
     )
 
 
-def motor_table(arm: str, role: str = "follower") -> dict[str, Motor]:
-    """Motor name → LeRobot ``Motor`` (id, model, norm mode), as the real driver class defines it.
-
-    Builds the LeRobot robot/teleoperator object without connecting (no port is opened; its
-    calibration folder is a throw-away one, so the user's calibration files are not touched).
-    """
+def _offline_device(arm: str, role: str):
+    """LeRobot's follower/leader object for ``arm``, built without connecting (no port is opened;
+    its calibration folder is a throw-away one, so the user's calibration files are not touched)."""
     from lerobot.robots.utils import make_robot_from_config
     from lerobot.teleoperators.utils import make_teleoperator_from_config
 
@@ -80,11 +77,19 @@ def motor_table(arm: str, role: str = "follower") -> dict[str, Motor]:
         raise ValueError(f"role must be 'follower' or 'leader'; got {role!r}.")
     with tempfile.TemporaryDirectory() as calibration:
         if role == "follower":
-            device = make_robot_from_config(
+            return make_robot_from_config(
                 follower_config(arm, "/dev/null", f"{arm}_table", Path(calibration))
             )
-        else:
-            device = make_teleoperator_from_config(
-                leader_config(arm, "/dev/null", f"{arm}_table", Path(calibration))
-            )
-        return dict(device.bus.motors)
+        return make_teleoperator_from_config(
+            leader_config(arm, "/dev/null", f"{arm}_table", Path(calibration))
+        )
+
+
+def motor_table(arm: str, role: str = "follower") -> dict[str, Motor]:
+    """Motor name → LeRobot ``Motor`` (id, model, norm mode), as the real driver class defines it."""
+    return dict(_offline_device(arm, role).bus.motors)
+
+
+def device_name(arm: str, role: str = "follower") -> str:
+    """LeRobot's class name for the device (``so_follower``, ``koch_leader``, …): its calibration folder."""
+    return type(_offline_device(arm, role)).name

@@ -13,7 +13,7 @@ to ``~/.cache/huggingface/lerobot/calibration``.
 import json
 from pathlib import Path
 
-from robots.arms import follower_config, leader_config
+from robots.arms import device_name
 
 # A plausible hand calibration: mid-range homing offsets, ±90° body ranges, full-turn joints
 # where LeRobot's own calibrate() records a full turn, a gripper with a 100° stroke.
@@ -42,15 +42,13 @@ def default_calibration(arm: str, motors: dict[str, int]) -> dict[str, dict]:
 
 
 def calibration_file(arm: str, role: str, device_id: str, calibration_dir: Path | None) -> Path:
-    """Where LeRobot's follower/leader class with this id reads its calibration (asks LeRobot)."""
-    from lerobot.robots.utils import make_robot_from_config
-    from lerobot.teleoperators.utils import make_teleoperator_from_config
+    """Where LeRobot's follower/leader class with this id reads its calibration (LeRobot's rule)."""
+    if calibration_dir is None:
+        from lerobot.utils.constants import HF_LEROBOT_CALIBRATION, ROBOTS, TELEOPERATORS
 
-    if role == "follower":
-        device = make_robot_from_config(follower_config(arm, "/dev/null", device_id, calibration_dir))
-    else:
-        device = make_teleoperator_from_config(leader_config(arm, "/dev/null", device_id, calibration_dir))
-    return Path(device.calibration_fpath)
+        kind = ROBOTS if role == "follower" else TELEOPERATORS
+        calibration_dir = HF_LEROBOT_CALIBRATION / kind / device_name(arm, role)
+    return Path(calibration_dir) / f"{device_id}.json"
 
 
 def load_or_write(path: Path, default: dict[str, dict]) -> dict[str, dict]:

@@ -4,7 +4,8 @@ One thread per chain reads instruction packets from the pty master, lets the add
 execute them (``Servo``) and writes their status packets back after the time the real bus would
 take: the request and reply bytes at the servo's baud rate plus each servo's Return_Delay_Time
 (2 µs units; 500 µs at the factory, 0 after LeRobot's ``configure_motors``). Faults (``BusFaults``)
-apply per status packet. The client opens a stable symlink (``port``) to the current pty slave, so
+apply per status packet; a reply still pending when the client sends its next instruction is
+dropped (on a half-duplex bus it would collide), so late replies never pile up. The client opens a stable symlink (``port``) to the current pty slave, so
 an "unplug" removes the device node and a "re-plug" brings back the same path, as udev would.
 """
 
@@ -183,8 +184,8 @@ class ServoChain:
             if self._rng.random() < faults.corrupt_rate:
                 reply = reply[:-1] + bytes([reply[-1] ^ 0xFF])
             delay = due - self.clock()
-            if delay > 0:
-                time.sleep(delay)
+            if delay > 0 and select.select([self._master], [], [], delay)[0]:
+                return  # the master sent again before we answered: a late reply would collide
             try:
                 os.write(self._master, reply)
             except (OSError, TypeError):  # unplugged meanwhile

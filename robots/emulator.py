@@ -22,9 +22,10 @@ from robots.scene import SceneObject
 from robots.servo_spec import servo_spec
 
 
-def _chain_plan(
+def chain_plan(
     arm: str, role: str, port: Path, device_id: str, calibration_dir: Path | None
 ) -> tuple[ChainPlan, Path]:
+    """One arm's servo chain (LeRobot's motor table and control tables) and its calibration folder."""
     protocol = arm_spec(arm).protocol
     motors = motor_table(arm, role)
     ids = {name: motor.id for name, motor in motors.items()}
@@ -54,14 +55,14 @@ def plan_rig(
     """
     arm_spec(arm)  # a clear error for an unknown arm before anything is written
     run_dir = Path(run_dir)
-    follower, follower_dir = _chain_plan(arm, "follower", run_dir / "follower", robot_id, calibration_dir)
+    follower, follower_dir = chain_plan(arm, "follower", run_dir / "follower", robot_id, calibration_dir)
     if faults is not None:
         follower = follower.model_copy(update={"faults": faults})
     plan = {"arm": arm, "run_dir": str(run_dir), "follower": follower, "follower_id": robot_id}
     plan["follower_calibration_dir"] = str(follower_dir)
     if leader:
         leader_id = f"{robot_id}_leader"
-        chain, leader_dir = _chain_plan(arm, "leader", run_dir / "leader", leader_id, calibration_dir)
+        chain, leader_dir = chain_plan(arm, "leader", run_dir / "leader", leader_id, calibration_dir)
         plan.update(leader=chain, leader_id=leader_id, leader_calibration_dir=str(leader_dir))
     return RigPlan(**plan, camera=camera, seed=seed)
 

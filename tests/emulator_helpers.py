@@ -1,0 +1,47 @@
+"""Starting emulated servo chains and rigs for tests (real ptys, LeRobot's own classes on top)."""
+
+import builtins
+import contextlib
+import time
+from pathlib import Path
+
+from robots.chain import ServoChain
+from robots.emulator import chain_plan
+from robots.rig import build_servos
+
+
+@contextlib.contextmanager
+def running_chain(arm: str, tmp_path: Path, role: str = "follower"):
+    """An in-process chain of ``arm``'s servos, calibrated, on ``tmp_path / role``."""
+    plan, _ = chain_plan(arm, role, tmp_path / role, f"test_{role}", tmp_path / "calibration")
+    chain = ServoChain(plan.protocol, build_servos(plan, time.monotonic()), Path(plan.port)).start()
+    try:
+        yield chain, plan
+    finally:
+        chain.stop()
+
+
+def wait_until(condition, timeout_s: float = 5.0, poll_s: float = 0.02):
+    """Poll ``condition`` until it returns a truthy value; fail with the last value after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    value = condition()
+    while not value and time.monotonic() < deadline:
+        time.sleep(poll_s)
+        value = condition()
+    assert value, f"condition not met within {timeout_s} s"
+    return value
+
+
+@contextlib.contextmanager
+def no_prompts():
+    """Fail loudly if LeRobot asks the operator anything (calibration must be headless)."""
+
+    def refuse(prompt=""):
+        raise AssertionError(f"LeRobot prompted: {prompt!r}")
+
+    saved = builtins.input
+    builtins.input = refuse
+    try:
+        yield
+    finally:
+        builtins.input = saved
