@@ -4,7 +4,7 @@ OUT ?= outputs/demo
 export HF_HUB_OFFLINE := 1
 export WANDB_MODE := disabled
 
-.PHONY: setup demo test test-fast lint bench-multimodal bench-latency
+.PHONY: setup demo test test-fast lint bench-multimodal bench-latency bench-emulator
 
 setup:
 	@bash .ci/setup-env.sh
@@ -27,3 +27,6 @@ bench-multimodal: setup
 
 bench-latency: setup
 	$(PY) -m benchmarks.latency --out outputs/latency.json
+
+bench-emulator: setup
+	$(PY) -m benchmarks.emulator_roundtrip --rounds 5000 --out outputs/emulator_roundtrip.json
