@@ -70,7 +70,13 @@ def main() -> None:
         wire_ms = WIRE_BYTES[protocol] * 0.01
         fig["wire_ms"] = wire_ms
         fig["headroom_100hz"] = BUDGET_100HZ_MS / fig["p99_ms"]
-        table.add_row(label, f"{fig['p50_ms']:.2f}", f"{fig['p99_ms']:.2f}", f"{fig['headroom_100hz']:.1f}×", f"{wire_ms:.2f}")
+        table.add_row(
+            label,
+            f"{fig['p50_ms']:.2f}",
+            f"{fig['p99_ms']:.2f}",
+            f"{fig['headroom_100hz']:.1f}×",
+            f"{wire_ms:.2f}",
+        )
     console = Console()
     console.print(table)
     ratio = figures["so100 factory delay"]["p50_ms"] / figures["so100"]["p50_ms"]
