@@ -1,0 +1,100 @@
+"""Action chunks on the loop's tick grid (pure): what to play at each tick, and when to ask for more.
+
+Every action is keyed by the tick it is meant for. A chunk computed from the observation taken at
+tick ``k_obs`` holds the actions for ticks ``k_obs, k_obs + 1, …`` (the bundle returns exactly the
+actions ``select_action`` would play from that observation). When it arrives at tick ``k_now``,
+the ``k_now - k_obs`` actions whose ticks already passed are dropped: the delay skipped is the
+number of ticks actually consumed while it was computed, never an all-time estimate.
+
+Joins are cross-faded: on the first ``blend_steps`` ticks of the new chunk the command is
+``(1 - w) * old + w * new`` with ``w = j / (blend_steps + 1)`` for the j-th tick (j = 1 …
+blend_steps), where ``old`` is the action the previous plan had for that tick or, where that plan
+has run out, its last value (with nothing queued: the last command sent); afterwards the new chunk
+alone. The same blend starts the policy from the
+live pose at a handover.
+
+The refill threshold comes from measured inference latency: a new chunk is requested when the
+queued actions would run out before a chunk computed now is expected to arrive (windowed p95 of
+recent inference times, in ticks, plus a margin). One slow outlier leaves the window after
+``window`` chunks instead of inflating the estimate forever.
+"""
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Insertion:
+    stale_dropped: int  # actions whose tick passed while the chunk was computed
+    blended: int  # ticks cross-faded with the previous plan
+    queued: int  # actions now queued from the current tick on
+
+
+class ChunkSchedule:
+    def __init__(self, blend_steps: int = 3):
+        if blend_steps < 0:
+            raise ValueError(f"blend_steps must be >= 0; got {blend_steps}.")
+        self.blend_steps = blend_steps
+        self._actions: dict[int, np.ndarray] = {}
+
+    def insert(
+        self, chunk: np.ndarray, first_tick: int, now_tick: int, last_command: np.ndarray | None
+    ) -> Insertion:
+        """Merge ``chunk`` (actions for ticks ``first_tick …``) into the plan as of ``now_tick``."""
+        stale = max(now_tick - first_tick, 0)
+        fresh = {
+            first_tick + i: np.asarray(a, np.float64)
+            for i, a in enumerate(chunk)
+            if first_tick + i >= now_tick
+        }
+        old = {t: a for t, a in self._actions.items() if t >= now_tick}
+        blended = 0
+        # Fade from the old plan; where it has run out, from its last value (or the last command).
+        anchor = None if last_command is None else np.asarray(last_command, np.float64)
+        for j, tick in enumerate(sorted(fresh)[: self.blend_steps], start=1):
+            anchor = old.get(tick, anchor)
+            if anchor is None:
+                break
+            w = j / (self.blend_steps + 1)
+            fresh[tick] = (1 - w) * anchor + w * fresh[tick]
+            blended += 1
+        self._actions = fresh
+        return Insertion(stale, blended, len(fresh))
+
+    def pop(self, tick: int) -> np.ndarray | None:
+        """The action planned for ``tick`` (None: underrun); older entries are discarded."""
+        for t in [t for t in self._actions if t < tick]:
+            del self._actions[t]
+        return self._actions.pop(tick, None)
+
+    def remaining(self, tick: int) -> int:
+        return sum(1 for t in self._actions if t >= tick)
+
+    def clear(self) -> None:
+        self._actions.clear()
+
+
+class LatencyWindow:
+    """Recent inference durations (s); the refill estimate is their p95 in ticks."""
+
+    def __init__(self, window: int = 20, initial_s: float | None = None):
+        self._samples: deque[float] = deque(maxlen=window)
+        if initial_s is not None:
+            self._samples.append(initial_s)
+
+    def add(self, seconds: float) -> None:
+        self._samples.append(seconds)
+
+    def p95_s(self) -> float:
+        return float(np.percentile(self._samples, 95)) if self._samples else 0.0
+
+    def ticks(self, fps: float) -> int:
+        return math.ceil(self.p95_s() * fps)
+
+
+def should_request(queued: int, latency_ticks: int, margin: int) -> bool:
+    """Ask for the next chunk while enough is queued to cover the time it takes to compute."""
+    return queued <= latency_ticks + margin

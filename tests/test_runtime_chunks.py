@@ -1,0 +1,63 @@
+"""Chunk scheduling on the tick grid: stale actions dropped by ticks consumed, cross-faded joins."""
+
+import numpy as np
+import pytest
+
+from runtime.chunks import ChunkSchedule, LatencyWindow, should_request
+
+
+def ramp(start, n, step=1.0):
+    return np.array([[start + i * step] for i in range(n)])
+
+
+def test_actions_play_on_their_ticks_and_underrun_is_none():
+    plan = ChunkSchedule(blend_steps=0)
+    plan.insert(ramp(0, 4), first_tick=10, now_tick=10, last_command=None)
+    assert [plan.pop(t)[0] for t in range(10, 14)] == [0, 1, 2, 3]
+    assert plan.pop(14) is None  # underrun: the runner holds
+
+
+def test_stale_actions_are_dropped_by_ticks_actually_consumed():
+    plan = ChunkSchedule(blend_steps=0)
+    report = plan.insert(ramp(0, 8), first_tick=20, now_tick=23, last_command=None)
+    assert report.stale_dropped == 3 and report.queued == 5
+    assert plan.pop(23)[0] == 3  # the action meant for tick 23, not the chunk's first
+
+
+def test_join_is_a_linear_cross_fade_over_blend_steps():
+    plan = ChunkSchedule(blend_steps=3)
+    plan.insert(np.zeros((8, 1)), first_tick=0, now_tick=0, last_command=None)
+    plan.pop(0), plan.pop(1)
+    report = plan.insert(np.full((8, 1), 8.0), first_tick=1, now_tick=2, last_command=np.zeros(1))
+    assert report.blended == 3 and report.stale_dropped == 1
+    played = [plan.pop(t)[0] for t in range(2, 7)]
+    assert played == pytest.approx([2.0, 4.0, 6.0, 8.0, 8.0])  # w = 1/4, 2/4, 3/4, then the new chunk
+    steps = np.diff([0.0, *played])
+    assert np.abs(steps).max() <= 8.0 / 4 + 1e-9  # no step bigger than a quarter of the gap
+
+
+def test_after_an_underrun_the_fade_starts_from_the_last_command():
+    plan = ChunkSchedule(blend_steps=1)
+    report = plan.insert(np.full((4, 1), 10.0), first_tick=5, now_tick=5, last_command=np.array([4.0]))
+    assert report.blended == 1 and plan.pop(5)[0] == pytest.approx(7.0)
+
+
+def test_fade_holds_the_old_plans_last_value_where_it_ran_out():
+    plan = ChunkSchedule(blend_steps=3)
+    plan.insert(np.array([[1.0]]), first_tick=0, now_tick=0, last_command=None)  # one action, tick 0
+    plan.insert(np.full((4, 1), 5.0), first_tick=0, now_tick=0, last_command=None)
+    assert [plan.pop(t)[0] for t in range(4)] == pytest.approx([2.0, 3.0, 4.0, 5.0])
+
+
+def test_latency_window_forgets_a_spike():
+    window = LatencyWindow(window=5)
+    window.add(1.0)  # warm-up spike
+    for _ in range(5):
+        window.add(0.05)
+    assert window.ticks(fps=30) == 2  # 50 ms at 30 Hz, the spike has left the window
+    assert should_request(queued=4, latency_ticks=2, margin=2) and not should_request(5, 2, 2)
+
+
+def test_negative_blend_is_refused():
+    with pytest.raises(ValueError):
+        ChunkSchedule(blend_steps=-1)
