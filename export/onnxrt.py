@@ -18,7 +18,11 @@ LEVELS = {
 
 
 def create_session(
-    model: Path, threads: int | None = None, spinning: bool = False, level: str = "all"
+    model: Path,
+    threads: int | None = None,
+    spinning: bool = False,
+    level: str = "all",
+    providers: list[str] | None = None,
 ) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = LEVELS[level]
@@ -26,7 +30,7 @@ def create_session(
     opts.inter_op_num_threads = 1
     opts.intra_op_num_threads = threads or os.cpu_count() or 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    return ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(model), opts, providers=providers or ["CPUExecutionProvider"])
 
 
 def run(session: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> np.ndarray:

@@ -42,7 +42,7 @@ def plan_rig(
     run_dir: Path,
     robot_id: str = "drift_sim",
     leader: bool = False,
-    camera: CameraPlan | None = None,
+    cameras: list[CameraPlan] | None = None,
     calibration_dir: Path | None = None,
     faults: BusFaults | None = None,
     seed: int = 0,
@@ -64,7 +64,7 @@ def plan_rig(
         leader_id = f"{robot_id}_leader"
         chain, leader_dir = chain_plan(arm, "leader", run_dir / "leader", leader_id, calibration_dir)
         plan.update(leader=chain, leader_id=leader_id, leader_calibration_dir=str(leader_dir))
-    return RigPlan(**plan, camera=camera, seed=seed)
+    return RigPlan(**plan, cameras=cameras or [], seed=seed)
 
 
 class EmulatorError(RuntimeError):
@@ -118,9 +118,7 @@ class EmulatedRig:
     def follower_config(self, **options):
         from robots.arms import follower_config
 
-        cameras = {}
-        if self.info["camera"] is not None:
-            cameras[self.info["camera"]["camera_name"]] = self.camera_config()
+        cameras = {cam["camera_name"]: self.camera_config(cam["camera_name"]) for cam in self.info["cameras"]}
         options.setdefault("cameras", cameras)
         return follower_config(
             self.plan.arm, self.follower_port, self.info["id"], Path(self.info["calibration_dir"]), **options
@@ -135,10 +133,12 @@ class EmulatedRig:
             self.plan.arm, self.leader_port, self.info["leader_id"], Path(self.info["leader_calibration_dir"])
         )
 
-    def camera_config(self):
-        cam = self.info["camera"]
-        if cam is None:
+    def camera_config(self, name: str | None = None):
+        """LeRobot's ``zmq`` camera config for the rig's camera ``name`` (the first when omitted)."""
+        cams = {cam["camera_name"]: cam for cam in self.info["cameras"]}
+        if not cams:
             raise EmulatorError("this rig was started without a camera.")
+        cam = cams[name] if name is not None else self.info["camera"]
         return zmq_camera_config(
             cam["server_address"], cam["port"], cam["camera_name"], cam["width"], cam["height"], cam["fps"]
         )
@@ -159,8 +159,9 @@ class EmulatedRig:
         """e.g. ``set_bus_faults(drop_rate=1.0)``, ``set_bus_faults(unplugged=True)``."""
         return self._call("set_bus_faults", device=device, **changes)
 
-    def set_camera_faults(self, **changes) -> dict:
-        return self._call("set_camera_faults", **changes)
+    def set_camera_faults(self, camera: str | None = None, **changes) -> dict:
+        """e.g. ``set_camera_faults(stalled=True)``; name the camera when the rig has several."""
+        return self._call("set_camera_faults", camera=camera, **changes)
 
     def set_leader_script(self, script) -> None:
         """A picklable ``t -> ticks per leader servo`` (see ``robots.leader_scripts``)."""

@@ -1,4 +1,4 @@
-"""An emulated rig: follower chain, optional leader chain and camera, and a control socket.
+"""An emulated rig: follower chain, optional leader chain and cameras, and a control socket.
 
 A ``RigPlan`` is plain JSON (servo specs, calibration, ports, faults), so a rig can run in the
 process that planned it (``drift-sim``) or in a child that never imports LeRobot or torch
@@ -65,7 +65,7 @@ class RigPlan(BaseModel):
     leader: ChainPlan | None = None
     leader_id: str | None = None
     leader_calibration_dir: str | None = None
-    camera: CameraPlan | None = None
+    cameras: list[CameraPlan] = Field(default_factory=list)
     seed: int = 0
 
 
@@ -109,30 +109,42 @@ class Rig:
                 seed=plan.seed + 1,
             )
         self.objects: tuple[SceneObject, ...] = ()
-        self.camera = None
-        if plan.camera is not None:
-            c = plan.camera
-            self.camera = CameraPublisher(
-                c.name, c.width, c.height, c.fps, self._draw, port=c.port, faults=c.faults, seed=plan.seed
+        names = [c.name for c in plan.cameras]
+        if len(set(names)) != len(names):
+            raise ValueError(f"camera names must differ; got {names}.")
+        self.cameras = {
+            c.name: CameraPublisher(
+                c.name,
+                c.width,
+                c.height,
+                c.fps,
+                self._drawer(c),
+                port=c.port,
+                faults=c.faults,
+                seed=plan.seed + i,
             )
+            for i, c in enumerate(plan.cameras)
+        }
         self.control_path = Path(plan.run_dir) / "control.sock"
         self._listener: Listener | None = None
 
-    def _draw(self):
+    def _drawer(self, cam: CameraPlan):
         names = {servo_id: name for name, servo_id in self.plan.follower.motors.items()}
-        present = {names[i]: s["Present_Position"] for i, s in self.follower.snapshot().items()}
-        cam = self.plan.camera
-        return render(
-            joint_angles(present, self.plan.follower.calibration), cam.width, cam.height, self.objects
-        )
+
+        def draw():
+            present = {names[i]: s["Present_Position"] for i, s in self.follower.snapshot().items()}
+            angles = joint_angles(present, self.plan.follower.calibration)
+            return render(angles, cam.width, cam.height, self.objects)
+
+        return draw
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> "Rig":
         self.follower.start()
         if self.leader is not None:
             self.leader.start()
-        if self.camera is not None:
-            self.camera.start()
+        for camera in self.cameras.values():
+            camera.start()
         self._listener = Listener(str(self.control_path), family="AF_UNIX", authkey=CONTROL_AUTHKEY)
         threading.Thread(target=self._serve_control, name="rig control", daemon=True).start()
         return self
@@ -141,8 +153,8 @@ class Rig:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
-        if self.camera is not None:
-            self.camera.stop()
+        for camera in self.cameras.values():
+            camera.stop()
         for chain in (self.follower, self.leader):
             if chain is not None:
                 chain.stop()
@@ -150,22 +162,24 @@ class Rig:
 
     def describe(self) -> dict:
         """The one JSON line ``drift-sim`` prints: where LeRobot's classes should connect."""
-        camera = None
-        if self.camera is not None:
-            camera = {
+        cameras = [
+            {
                 "type": "zmq",
-                "server_address": self.camera.host,
-                "port": self.camera.port,
-                "camera_name": self.camera.name,
-                "width": self.camera.width,
-                "height": self.camera.height,
-                "fps": self.camera.fps,
+                "server_address": cam.host,
+                "port": cam.port,
+                "camera_name": cam.name,
+                "width": cam.width,
+                "height": cam.height,
+                "fps": cam.fps,
             }
+            for cam in self.cameras.values()
+        ]
         return {
             "robot": self.plan.arm,
             "follower_port": self.plan.follower.port,
             "leader_port": self.plan.leader.port if self.plan.leader else None,
-            "camera": camera,
+            "camera": cameras[0] if cameras else None,
+            "cameras": cameras,
             "calibration_dir": self.plan.follower_calibration_dir,
             "id": self.plan.follower_id,
             "leader_calibration_dir": self.plan.leader_calibration_dir,
@@ -188,10 +202,16 @@ class Rig:
     def set_bus_faults(self, device: str = "follower", **changes) -> dict:
         return self.chain(device).set_faults(**changes).model_dump()
 
-    def set_camera_faults(self, **changes) -> dict:
-        if self.camera is None:
+    def set_camera_faults(self, camera: str | None = None, **changes) -> dict:
+        """Faults of ``camera`` (by name; the only one when omitted)."""
+        if not self.cameras:
             raise ValueError("this rig has no camera.")
-        return self.camera.set_faults(**changes).model_dump()
+        if camera is None and len(self.cameras) > 1:
+            raise ValueError(f"name the camera: this rig has {sorted(self.cameras)}.")
+        name = camera or next(iter(self.cameras))
+        if name not in self.cameras:
+            raise ValueError(f"no camera {name!r}; this rig has {sorted(self.cameras)}.")
+        return self.cameras[name].set_faults(**changes).model_dump()
 
     def set_leader_script(self, script) -> None:
         self.chain("leader").set_script(script)
@@ -206,8 +226,8 @@ class Rig:
         return {
             "follower_transactions": self.follower.transactions,
             "leader_transactions": self.leader.transactions if self.leader else None,
-            "camera_frames": self.camera.frames_published if self.camera else None,
-            "camera_last_timestamp": self.camera.last_timestamp if self.camera else None,
+            "camera_frames": {n: c.frames_published for n, c in self.cameras.items()},
+            "camera_last_timestamp": {n: c.last_timestamp for n, c in self.cameras.items()},
         }
 
     _CONTROL_METHODS = frozenset(

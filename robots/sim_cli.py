@@ -60,10 +60,16 @@ def main(argv: list[str] | None = None) -> None:
 
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix=f"drift-sim-{args.robot}-"))
     run_dir.mkdir(parents=True, exist_ok=True)
-    camera = None
+    cameras = []
     if args.camera:
-        camera = CameraPlan(
-            name=args.camera_name, width=args.width, height=args.height, fps=args.fps, port=args.camera_port
+        cameras.append(
+            CameraPlan(
+                name=args.camera_name,
+                width=args.width,
+                height=args.height,
+                fps=args.fps,
+                port=args.camera_port,
+            )
         )
     try:
         plan = plan_rig(
@@ -71,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
             run_dir,
             robot_id=args.id,
             leader=args.leader,
-            camera=camera,
+            cameras=cameras,
             calibration_dir=args.calibration_dir,
             faults=BusFaults(extra_delay_s=args.reply_delay_ms / 1000),
         )

@@ -11,7 +11,7 @@ from lerobot.cameras.zmq import ZMQCamera
 from lerobot.robots.utils import make_robot_from_config
 from lerobot.teleoperators.utils import make_teleoperator_from_config
 
-from robots.emulator import EmulatedRig
+from robots.emulator import EmulatedRig, EmulatorError
 from robots.leader_scripts import sway_within
 from robots.rig import CameraPlan
 from tests.emulator_helpers import no_prompts, wait_until
@@ -89,7 +89,7 @@ def test_actuated_so_leader_accepts_goal_writes(tmp_path):
 
 def test_zmq_camera_reads_rendered_frames(tmp_path):
     camera = CameraPlan(name="front", width=160, height=120, fps=30)
-    with EmulatedRig.start("so100", tmp_path, camera=camera) as rig:
+    with EmulatedRig.start("so100", tmp_path, cameras=[camera]) as rig:
         cam = ZMQCamera(rig.camera_config())
         cam.connect()
         try:
@@ -98,8 +98,8 @@ def test_zmq_camera_reads_rendered_frames(tmp_path):
             first = cam.latest_timestamp
             cam.read()
             assert cam.latest_timestamp > first
-            stats = wait_until(lambda: (s := rig.stats())["camera_frames"] > 5 and s)
-            assert stats["camera_last_timestamp"] > 0
+            stats = wait_until(lambda: (s := rig.stats())["camera_frames"]["front"] > 5 and s)
+            assert stats["camera_last_timestamp"]["front"] > 0
             # The picture is the arm's state: move the elbow and the image changes.
             robot = make_robot_from_config(rig.follower_config(cameras={}))
             with no_prompts():
@@ -113,14 +113,20 @@ def test_zmq_camera_reads_rendered_frames(tmp_path):
             cam.disconnect()
 
 
-def test_follower_config_with_camera_connects_through_the_robot(tmp_path):
-    camera = CameraPlan(name="wrist", width=96, height=96, fps=30)
-    with EmulatedRig.start("koch", tmp_path, camera=camera) as rig:
+def test_follower_config_with_two_cameras_connects_through_the_robot(tmp_path):
+    cameras = [
+        CameraPlan(name="wrist", width=96, height=96, fps=30),
+        CameraPlan(name="top", width=64, height=48),
+    ]
+    with EmulatedRig.start("koch", tmp_path, cameras=cameras) as rig:
         robot = make_robot_from_config(rig.follower_config())
         with no_prompts():
             robot.connect()
         try:
             obs = robot.get_observation()
-            assert obs["wrist"].shape == (96, 96, 3)
+            assert obs["wrist"].shape == (96, 96, 3) and obs["top"].shape == (48, 64, 3)
+            rig.set_camera_faults("top", stalled=True)
+            with pytest.raises(EmulatorError, match="name the camera"):
+                rig.set_camera_faults(stalled=True)
         finally:
             robot.disconnect()

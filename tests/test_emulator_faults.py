@@ -111,7 +111,7 @@ def test_invalid_fault_values_are_refused_with_their_field(rig):
 
 
 def test_camera_stall_makes_frames_stale_and_recovers(tmp_path):
-    with EmulatedRig.start("so100", tmp_path, camera=CameraPlan(width=64, height=48, fps=30)) as rig:
+    with EmulatedRig.start("so100", tmp_path, cameras=[CameraPlan(width=64, height=48, fps=30)]) as rig:
         cam = ZMQCamera(rig.camera_config())
         cam.connect()
         try:

@@ -1,0 +1,166 @@
+"""Inference backends behind one small interface: raw observation tensors + noise in, a chunk out.
+
+Every backend computes the same graph contract as a bundle (``export/graph.py``): state in robot
+units, uint8 images, N(0, 1) noise → ``[n_action_steps, action_dim]`` actions in robot units. The
+runtime therefore needs neither LeRobot's processors nor torch for the ONNX Runtime backend.
+
+- ``ort``: the bundle's ``model.onnx`` in ONNX Runtime (CPU, or the CUDA / TensorRT execution
+  providers when onnxruntime-gpu provides them).
+- ``torch``: a checkpoint not yet exported, run as the same ``DriftGraph`` the exporter traces.
+- ``tensorrt`` (native engines) is not built yet (issue 4); asking for it is a clear error.
+"""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from export.manifest import MODEL_FILE, BundleManifest
+
+ORT_PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+class BackendError(Exception):
+    """A backend that cannot be used here; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class PolicyContract:
+    """What the policy reads and writes, as the bundle (or checkpoint) declares it."""
+
+    state_names: tuple[str, ...]
+    action_names: tuple[str, ...]
+    cameras: dict[str, tuple[int, int]]  # name -> (height, width), in graph input order
+    n_obs_steps: int
+    horizon: int
+    n_action_steps: int
+    fps: int
+
+    @classmethod
+    def from_manifest(cls, m: BundleManifest) -> "PolicyContract":
+        cams = {}
+        for name in m.camera_order:
+            shape = m.input(f"observation.images.{name}").shape  # [B, S, 3, H, W]
+            cams[name] = (shape[3], shape[4])
+        if any(spec.name == "observation.environment_state" for spec in m.inputs):
+            raise BackendError(
+                "this bundle needs observation.environment_state, which a robot arm does not provide."
+            )
+        return cls(
+            tuple(m.state_names),
+            tuple(m.action_names),
+            cams,
+            m.n_obs_steps,
+            m.horizon,
+            m.n_action_steps,
+            m.fps,
+        )
+
+
+class Backend(Protocol):
+    name: str
+    contract: PolicyContract
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """One chunk ``[n_action_steps, action_dim]`` (robot units) for batch-1 feeds."""
+
+
+class OrtBackend:
+    def __init__(self, bundle: Path, provider: str = "cpu", threads: int | None = None):
+        import onnxruntime as ort
+
+        from export.onnxrt import create_session
+
+        manifest = BundleManifest.load(bundle)
+        self.contract = PolicyContract.from_manifest(manifest)
+        wanted = ORT_PROVIDERS[provider]
+        if wanted not in ort.get_available_providers():
+            raise BackendError(
+                f"ONNX Runtime here has no {wanted} (available: {', '.join(ort.get_available_providers())}); "
+                "install onnxruntime-gpu with a matching CUDA/TensorRT, or use --ort-provider cpu."
+            )
+        self.session = create_session(Path(bundle) / MODEL_FILE, threads=threads, providers=[wanted])
+        self.name = f"onnxruntime-{provider}"
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(None, feeds)[0][0]
+
+
+class TorchBackend:
+    def __init__(self, checkpoint: Path, contract: PolicyContract | None = None, threads: int | None = None):
+        import torch
+
+        from export.checkpoint import ExportError, load_checkpoint
+        from export.graph import DriftGraph, input_names
+
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            ckpt = load_checkpoint(checkpoint)
+        except ExportError as err:
+            raise BackendError(str(err)) from err
+        self._graph = DriftGraph(ckpt)
+        self._names = input_names(ckpt)
+        self._torch = torch
+        cfg = ckpt.policy.config
+        cams = {
+            k.removeprefix("observation.images."): tuple(f.shape[1:]) for k, f in cfg.image_features.items()
+        }
+        own = PolicyContract(
+            tuple(ckpt.state_names),
+            tuple(ckpt.action_names),
+            cams,
+            cfg.n_obs_steps,
+            cfg.horizon,
+            cfg.n_action_steps,
+            ckpt.fps,
+        )
+        if contract is not None and contract != own:
+            raise BackendError(
+                f"checkpoint {checkpoint} does not match the bundle's contract ({own} vs {contract})."
+            )
+        self.contract = own
+        self.name = "torch"
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        with self._torch.inference_mode():
+            out = self._graph(*(self._torch.from_numpy(feeds[n]) for n in self._names))
+        return out[0].numpy()
+
+
+def make_backend(
+    kind: str, bundle: Path | None, policy: Path | None, provider: str = "cpu", threads: int | None = None
+) -> Backend:
+    if kind == "ort":
+        if bundle is None:
+            raise BackendError("--backend ort needs --bundle DIR (made by drift-export).")
+        return OrtBackend(bundle, provider, threads)
+    if kind == "torch":
+        if policy is None:
+            raise BackendError(
+                "--backend torch needs --policy CKPT (a lerobot-train pretrained_model/ folder)."
+            )
+        contract = PolicyContract.from_manifest(BundleManifest.load(bundle)) if bundle else None
+        return TorchBackend(policy, contract, threads)
+    if kind == "tensorrt":
+        raise BackendError(
+            "native TensorRT engines are not built by drift-export yet; use --backend ort "
+            "(with --ort-provider tensorrt on a machine whose onnxruntime-gpu has it)."
+        )
+    raise BackendError(f"unknown backend {kind!r}; expected ort, torch or tensorrt.")
+
+
+def time_inference(backend: Backend, feeds: dict[str, np.ndarray], n: int) -> list[float]:
+    """Wall seconds of ``n`` calls (warm-up and profiling)."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        backend.infer(feeds)
+        times.append(time.perf_counter() - t0)
+    return times

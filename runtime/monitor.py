@@ -1,0 +1,194 @@
+"""Where every millisecond went: per-tick stage timings, per-chunk inference, end-to-end latency.
+
+The monitor only collects (appends to lists, a few microseconds per tick); statistics, the JSON
+report, the plot and the terminal table are computed at the end. Stages per tick:
+``obs_read`` (LeRobot ``get_observation``: bus read + camera ``read_latest``), ``preprocess``
+(history → graph inputs), ``queue`` (merging a finished chunk, popping this tick's action),
+``safety``, ``bus_write`` (``send_action`` until the servo bus write returned) and ``tick``
+(all of it). ``frame_age`` is how old the camera frame was when read. ``e2e`` is per action:
+from the arrival of the camera frame it was computed from (LeRobot's camera thread timestamp;
+the bus read start for state-only policies) to the return of the bus write that sent it.
+"""
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+STAGES = ("obs_read", "preprocess", "queue", "safety", "bus_write", "tick")
+
+
+def summarize(values_ms) -> dict[str, float]:
+    v = np.asarray(values_ms, float)
+    if v.size == 0:
+        return {"count": 0, "p50": None, "p95": None, "p99": None, "max": None}
+    p50, p95, p99 = np.percentile(v, [50, 95, 99])
+    return {
+        "count": int(v.size),
+        "p50": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+        "max": float(v.max()),
+    }
+
+
+@dataclass
+class LatencyMonitor:
+    fps: float
+    tick_times: list[float] = field(default_factory=list)  # s since start
+    jitter_ms: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    frame_age_ms: list[float] = field(default_factory=list)
+    e2e_ms: list[float] = field(default_factory=list)
+    inference_ms: list[float] = field(default_factory=list)
+    inference_times: list[float] = field(default_factory=list)
+    queue_depth: list[int] = field(default_factory=list)
+    stale_dropped: list[int] = field(default_factory=list)
+    interventions: Counter = field(default_factory=Counter)
+    intervention_joints: Counter = field(default_factory=Counter)
+    events: Counter = field(default_factory=Counter)  # underrun, watchdog_hold, late_tick, …
+    transitions: list[dict] = field(default_factory=list)
+    faults: list[dict] = field(default_factory=list)
+    missed_ticks: int = 0
+
+    def tick(self, t: float, jitter_s: float, stages_s: dict[str, float], depth: int) -> None:
+        self.tick_times.append(t)
+        self.jitter_ms.append(jitter_s * 1e3)
+        for name, seconds in stages_s.items():
+            self.stages[name].append(seconds * 1e3)
+        self.queue_depth.append(depth)
+        if jitter_s > 0.5 / self.fps:
+            self.events["late_tick"] += 1
+
+    def chunk(self, t: float, seconds: float, stale: int) -> None:
+        self.inference_times.append(t)
+        self.inference_ms.append(seconds * 1e3)
+        self.stale_dropped.append(stale)
+
+    def intervention(self, reason: str, joints: tuple[str, ...]) -> None:
+        self.interventions[reason] += 1
+        for joint in joints:
+            self.intervention_joints[f"{reason}:{joint}"] += 1
+
+    def transition(self, t: float, source: str, target: str, why: str) -> None:
+        self.transitions.append({"t_s": round(t, 4), "from": source, "to": target, "why": why})
+
+    def fault(self, t: float, kind: str, message: str) -> None:
+        self.faults.append({"t_s": round(t, 4), "kind": kind, "message": message})
+
+    # -- results -------------------------------------------------------------------------------
+    def report(self, extra: dict | None = None) -> dict:
+        duration = self.tick_times[-1] - self.tick_times[0] if len(self.tick_times) > 1 else 0.0
+        return {
+            "ticks": len(self.tick_times),
+            "missed_ticks": self.missed_ticks,
+            "fps_target": self.fps,
+            "fps_achieved": (len(self.tick_times) - 1) / duration if duration > 0 else None,
+            "jitter_ms": summarize(self.jitter_ms),
+            "stages": {name: summarize(v) for name, v in self.stages.items()},
+            "frame_age_ms": summarize(self.frame_age_ms),
+            "e2e_latency_ms": summarize(self.e2e_ms),
+            "inference_ms": summarize(self.inference_ms),
+            "chunks": len(self.inference_ms),
+            "stale_actions_dropped": summarize(self.stale_dropped),
+            "queue_depth": summarize(self.queue_depth),
+            "interventions": dict(self.interventions),
+            "intervention_joints": dict(self.intervention_joints),
+            "events": dict(self.events),
+            "transitions": self.transitions,
+            "faults": self.faults,
+            **(extra or {}),
+        }
+
+    def status_line(self, mode: str) -> str:
+        recent = self.jitter_ms[-int(self.fps * 5) :]
+        p99 = float(np.percentile(recent, 99)) if recent else 0.0
+        depth = self.queue_depth[-1] if self.queue_depth else 0
+        rate = 0.0
+        if len(self.tick_times) > 10:
+            span = self.tick_times[-1] - self.tick_times[-11]
+            rate = 10 / span if span > 0 else 0.0
+        return (
+            f"{mode:>8} | {rate:5.1f} Hz | jitter p99 {p99:5.2f} ms | missed {self.missed_ticks} | "
+            f"queue {depth:2d} | chunks {len(self.inference_ms)} | interventions {sum(self.interventions.values())}"
+        )
+
+    def write(self, out: Path, extra: dict | None = None) -> dict:
+        out.mkdir(parents=True, exist_ok=True)
+        report = self.report(extra)
+        tmp = out / "report.json.tmp"
+        tmp.write_text(json.dumps(report, indent=2))
+        tmp.replace(out / "report.json")
+        self.plot(out / "latency.png")
+        return report
+
+    def plot(self, path: Path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(2, 2, figsize=(13, 8))
+        names = [s for s in STAGES if self.stages[s]] + (["inference"] if self.inference_ms else [])
+        data = [self.stages[s] for s in STAGES if self.stages[s]] + (
+            [self.inference_ms] if self.inference_ms else []
+        )
+        if self.e2e_ms:
+            names.append("e2e")
+            data.append(self.e2e_ms)
+        ax = axes[0, 0]
+        if data:
+            ax.boxplot(data, whis=(1, 99), showfliers=False)
+            ax.set_xticks(range(1, len(names) + 1), names, rotation=30)
+            ax.set_yscale("log")
+        ax.set_ylabel("ms (box: p25–p75, whiskers: p1–p99)")
+        ax.set_title("Per-stage time")
+        ax = axes[0, 1]
+        ax.plot(self.tick_times, self.jitter_ms, lw=0.6)
+        ax.axhline(1.0, color="r", ls="--", lw=0.8, label="1 ms")
+        ax.set_xlabel("s")
+        ax.set_ylabel("tick start jitter, ms")
+        ax.set_title(f"Jitter ({self.missed_ticks} missed ticks)")
+        ax.legend()
+        ax = axes[1, 0]
+        if self.e2e_ms:
+            ax.hist(self.e2e_ms, bins=60)
+        ax.set_xlabel("ms")
+        ax.set_title("Camera frame → servo write, per action")
+        ax = axes[1, 1]
+        ax.plot(self.tick_times, self.queue_depth, lw=0.6, label="queue depth (actions)")
+        ax2 = ax.twinx()
+        ax2.plot(self.inference_times, self.inference_ms, "o", ms=2, color="tab:orange", label="inference ms")
+        ax.set_xlabel("s")
+        ax.set_title("Queue depth and inference time")
+        ax.legend(loc="upper left")
+        ax2.legend(loc="upper right")
+        for t in self.transitions:
+            for a in (axes[0, 1], axes[1, 1]):
+                a.axvline(t["t_s"], color="gray", lw=0.6, ls=":")
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+
+
+def summary_table(report: dict):
+    """A rich table of the report's timing figures (ms)."""
+    from rich.table import Table
+
+    table = Table(title=f"drift-run: {report['ticks']} ticks, {report['missed_ticks']} missed")
+    for col in ("", "count", "p50", "p95", "p99", "max"):
+        table.add_column(col, justify="right")
+    rows = {"jitter": report["jitter_ms"], **report["stages"]}
+    rows.update(
+        {
+            "frame age": report["frame_age_ms"],
+            "inference": report["inference_ms"],
+            "e2e": report["e2e_latency_ms"],
+        }
+    )
+    for name, s in rows.items():
+        if s["count"]:
+            table.add_row(name, str(s["count"]), *(f"{s[k]:.2f}" for k in ("p50", "p95", "p99", "max")))
+    return table

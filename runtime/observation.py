@@ -1,0 +1,51 @@
+"""From LeRobot observations to the graph's inputs: the last ``n_obs_steps`` states and frames.
+
+LeRobot robots return ``{"<motor>.pos": float, …, "<camera>": uint8 HWC RGB}``. The graph wants
+``observation.state`` ``[1, S, D]`` (the bundle's state names, in order) and one
+``observation.images.<camera>`` ``[1, S, 3, H, W]`` per camera. When the loop runs ``multiple``
+times faster than the policy's training rate, the history keeps every ``multiple``-th tick so
+the S steps are one policy period apart, as in training. Until S steps exist, the first
+observation is repeated (LeRobot's policies fill their queues the same way).
+"""
+
+from collections import deque
+
+import numpy as np
+
+from runtime.backends import PolicyContract
+
+
+class ObservationHistory:
+    def __init__(self, contract: PolicyContract, multiple: int = 1):
+        self.contract = contract
+        self.multiple = multiple
+        self._frames: deque[dict[str, np.ndarray]] = deque(maxlen=(contract.n_obs_steps - 1) * multiple + 1)
+
+    def push(self, observation: dict) -> None:
+        """Add one tick's LeRobot observation (checked against the contract)."""
+        c = self.contract
+        state = np.array([observation[name] for name in c.state_names], np.float32)
+        entry = {"state": state}
+        for cam, (h, w) in c.cameras.items():
+            frame = observation[cam]
+            if frame.shape != (h, w, 3):
+                raise ValueError(
+                    f"camera {cam!r} gives {frame.shape[1]}x{frame.shape[0]} frames; the policy needs {w}x{h}."
+                )
+            entry[cam] = np.ascontiguousarray(frame.transpose(2, 0, 1))
+        self._frames.append(entry)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def feeds(self, noise: np.ndarray) -> dict[str, np.ndarray]:
+        """Batch-1 graph inputs from the history and a ``[horizon, action_dim]`` noise draw."""
+        if not self._frames:
+            raise RuntimeError("no observation yet")
+        frames = list(self._frames)[::-1][:: self.multiple][::-1]  # policy-period spacing, oldest first
+        frames = [frames[0]] * (self.contract.n_obs_steps - len(frames)) + frames
+        feeds = {"observation.state": np.stack([f["state"] for f in frames])[None]}
+        for cam in self.contract.cameras:
+            feeds[f"observation.images.{cam}"] = np.stack([f[cam] for f in frames])[None]
+        feeds["noise"] = noise[None].astype(np.float32)
+        return feeds
