@@ -98,3 +98,13 @@ class LatencyWindow:
 def should_request(queued: int, latency_ticks: int, margin: int) -> bool:
     """Ask for the next chunk while enough is queued to cover the time it takes to compute."""
     return queued <= latency_ticks + margin
+
+
+def upsample(chunk: np.ndarray, multiple: int) -> np.ndarray:
+    """Linear interpolation of a chunk to a loop ``multiple`` times faster than the policy."""
+    if multiple == 1:
+        return chunk
+    steps = np.arange((len(chunk) - 1) * multiple + 1) / multiple
+    return np.stack(
+        [np.interp(steps, np.arange(len(chunk)), chunk[:, j]) for j in range(chunk.shape[1])], axis=1
+    )

@@ -42,6 +42,7 @@ class LatencyMonitor:
     stages: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
     frame_age_ms: list[float] = field(default_factory=list)
     e2e_ms: list[float] = field(default_factory=list)
+    command_step: list[float] = field(default_factory=list)  # max |Δ command| over joints, per tick
     inference_ms: list[float] = field(default_factory=list)
     inference_times: list[float] = field(default_factory=list)
     queue_depth: list[int] = field(default_factory=list)
@@ -90,6 +91,7 @@ class LatencyMonitor:
             "stages": {name: summarize(v) for name, v in self.stages.items()},
             "frame_age_ms": summarize(self.frame_age_ms),
             "e2e_latency_ms": summarize(self.e2e_ms),
+            "command_step": summarize(self.command_step),
             "inference_ms": summarize(self.inference_ms),
             "chunks": len(self.inference_ms),
             "stale_actions_dropped": summarize(self.stale_dropped),

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from runtime.chunks import ChunkSchedule, LatencyWindow, should_request
+from runtime.chunks import ChunkSchedule, LatencyWindow, should_request, upsample
 
 
 def ramp(start, n, step=1.0):
@@ -61,3 +61,10 @@ def test_latency_window_forgets_a_spike():
 def test_negative_blend_is_refused():
     with pytest.raises(ValueError):
         ChunkSchedule(blend_steps=-1)
+
+
+def test_upsample_interpolates_between_policy_steps():
+    chunk = np.array([[0.0, 10.0], [3.0, 10.0], [6.0, 4.0]])
+    fine = upsample(chunk, 3)
+    assert fine[:, 0].tolist() == pytest.approx([0, 1, 2, 3, 4, 5, 6])
+    assert fine[::3].tolist() == chunk.tolist() and upsample(chunk, 1) is chunk

@@ -1,0 +1,115 @@
+"""``drift-run``'s options as one validated model (command line or a YAML/JSON file).
+
+Every value is checked before anything connects; an invalid one raises ``ConfigError`` naming the
+field and what is allowed.
+"""
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """An invalid drift-run configuration; the message names the field."""
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    robot: Literal["so100", "so101", "koch"]
+    port: str | None = Field(None, description="follower serial port (or use emulate)")
+    emulate: bool = Field(False, description="start the built-in emulated arm and wire everything to it")
+    robot_id: str = Field("drift", description="robot id: LeRobot's calibration file <id>.json")
+    calibration_dir: Path | None = None
+    bundle: Path | None = Field(None, description="drift-export bundle (the policy contract)")
+    policy: Path | None = Field(None, description="checkpoint for --backend torch")
+    backend: Literal["ort", "torch", "tensorrt"] = "ort"
+    ort_provider: Literal["cpu", "cuda", "tensorrt"] = "cpu"
+    inference_threads: int | None = Field(None, ge=1, le=256)
+    cameras: dict[str, str] = Field(
+        default_factory=dict, description="NAME -> opencv:INDEX_OR_PATH | zmq:HOST:PORT[/CAMERA_NAME]"
+    )
+    teleop_port: str | None = None
+    teleop_id: str = "drift_leader"
+    fps: int = Field(30, ge=1, le=1000, description="loop rate: the bundle's fps or a whole multiple of it")
+    duration_s: float | None = Field(None, gt=0)
+    mode: Literal["auto", "teleop-first"] = "auto"
+    report_dir: Path = Path("outputs/run")
+    blend_steps: int = Field(3, ge=0, le=50, description="ticks cross-faded at every chunk join")
+    refill_margin: int = Field(2, ge=0, le=100, description="ticks of slack over measured latency")
+    latency_window: int = Field(20, ge=1, le=1000, description="chunks in the inference-latency window")
+    max_speed: float = Field(
+        90.0, gt=0, description="per joint, action units per second (degrees/s, or %/s for 0-100 joints)"
+    )
+    max_accel: float | None = Field(
+        None, gt=0, description="per joint, units/s² (limits jerk); off by default"
+    )
+    watchdog_ms: float = Field(150.0, gt=0, description="no fresh observation for this long: hold position")
+    fault_after_ms: float = Field(1000.0, gt=0, description="a watchdog hold this long ends the session")
+    bus_error_limit: int = Field(3, ge=1, description="consecutive failed bus ticks that end the session")
+    torque_off_on_exit: bool = True
+    handover_s: float = Field(1.0, gt=0, le=10, description="duration of a teleop<->policy handover")
+    control_pipe: Path | None = Field(None, description="FIFO accepting 'auto' / 'teleop' / 'stop' lines")
+    record_dir: Path | None = Field(None, description="record teleoperated phases here as a LeRobot dataset")
+    record_repo_id: str = Field("local/drift_teleop", description="repo id of the recorded dataset")
+    spin_ms: float = Field(2.0, ge=0, le=20, description="spin (not sleep) this long before each deadline")
+    seed: int = 0
+    status: bool = Field(True, description="live one-line status in the terminal")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "RunConfig":
+        if (self.port is None) == (not self.emulate):
+            raise ValueError("give exactly one of port (a real arm) or emulate (the built-in emulated arm)")
+        if self.bundle is None and self.policy is None:
+            raise ValueError("give bundle (from drift-export) or policy (a checkpoint, with backend torch)")
+        if self.mode == "teleop-first" and not (self.emulate or self.teleop_port):
+            raise ValueError("mode teleop-first needs teleop_port (the leader arm) or emulate")
+        if self.emulate and self.cameras:
+            raise ValueError(
+                "cameras are created by emulate (named and sized as the bundle expects); drop cameras"
+            )
+        return self
+
+    @classmethod
+    def load(cls, path: Path | None = None, **overrides) -> "RunConfig":
+        """From a YAML/JSON file (if given) with command-line ``overrides`` on top."""
+        data: dict = {}
+        if path is not None:
+            text = Path(path).read_text()
+            if Path(path).suffix in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text) or {}
+            else:
+                data = json.loads(text)
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            problems = []
+            for e in err.errors():
+                where = ".".join(str(p) for p in e["loc"]) or "config"
+                problems.append(f"{where}: {e['msg']}")
+            raise ConfigError("invalid drift-run configuration: " + "; ".join(problems)) from None
+
+
+def camera_config(name: str, spec: str, width: int, height: int, fps: int):
+    """LeRobot's camera config from ``opencv:INDEX_OR_PATH`` or ``zmq:HOST:PORT[/CAMERA_NAME]``."""
+    kind, _, where = spec.partition(":")
+    if kind == "opencv" and where:
+        from lerobot.cameras.opencv import OpenCVCameraConfig
+
+        index = int(where) if where.isdigit() else Path(where)
+        return OpenCVCameraConfig(index_or_path=index, width=width, height=height, fps=fps)
+    if kind == "zmq" and where.count(":") == 1:
+        from robots.arms import zmq_camera_config
+
+        host, _, rest = where.partition(":")
+        port, _, remote = rest.partition("/")
+        if port.isdigit():
+            return zmq_camera_config(host, int(port), remote or name, width, height, fps)
+    raise ConfigError(
+        f"camera {name}={spec!r}: expected opencv:INDEX_OR_PATH or zmq:HOST:PORT[/CAMERA_NAME]."
+    )

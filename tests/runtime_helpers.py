@@ -1,0 +1,69 @@
+"""A small so100 policy bundle for runtime tests: teleop demos recorded from the emulated arm,
+an untrained DriftPolicy over those features (its statistics from the recording), exported."""
+
+import time
+from pathlib import Path
+
+import torch
+from lerobot.configs.types import FeatureType
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+from lerobot.robots.utils import make_robot_from_config
+from lerobot.teleoperators.utils import make_teleoperator_from_config
+from lerobot.utils.feature_utils import dataset_to_policy_features
+
+from drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
+from export.bundle import export_bundle
+from robots.emulator import EmulatedRig
+from robots.leader_scripts import sway_within
+from robots.rig import CameraPlan
+from runtime.recording import EpisodeRecorder
+
+CAMERA = CameraPlan(name="front", width=64, height=48, fps=30)
+FPS = 30
+
+
+def record_teleop_dataset(arm: str, root: Path, run_dir: Path, episodes: int = 2, ticks: int = 45) -> Path:
+    """Demonstrations by a scripted hand on the emulated leader, recorded with EpisodeRecorder."""
+    with EmulatedRig.start(arm, run_dir, leader=True, cameras=[CAMERA]) as rig:
+        rig.set_leader_script(sway_within(rig.plan.leader.calibration, share=0.3, period_s=1.5))
+        robot = make_robot_from_config(rig.follower_config())
+        leader = make_teleoperator_from_config(rig.leader_config())
+        robot.connect()
+        leader.connect()
+        recorder = EpisodeRecorder(root, f"local/drift_{arm}_teleop", FPS, robot)
+        try:
+            for _ in range(episodes):
+                for _ in range(ticks):
+                    t0 = time.perf_counter()
+                    obs = robot.get_observation()
+                    action = robot.send_action(leader.get_action())
+                    recorder.add(obs, action)
+                    time.sleep(max(0.0, 1 / FPS - (time.perf_counter() - t0)))
+                recorder.end_episode()
+            recorder.finalize()
+        finally:
+            leader.disconnect()
+            robot.disconnect()
+    return root
+
+
+def policy_bundle(dataset_root: Path, out: Path) -> tuple[Path, Path]:
+    """(checkpoint, bundle) of an untrained DriftPolicy over the dataset's features."""
+    torch.manual_seed(0)
+    meta = LeRobotDataset(f"local/{dataset_root.name}", root=dataset_root).meta
+    feats = dataset_to_policy_features(meta.features)
+    cfg = DriftConfig(
+        input_features={k: f for k, f in feats.items() if f.type is not FeatureType.ACTION},
+        output_features={k: f for k, f in feats.items() if f.type is FeatureType.ACTION},
+        down_dims=(16, 32),
+        spatial_softmax_num_keypoints=8,
+        device="cpu",
+    )
+    ckpt = out / "pretrained_model"
+    DriftPolicy(cfg).save_pretrained(ckpt)
+    pre, post = make_drift_pre_post_processors(cfg, dataset_stats=meta.stats)
+    pre.save_pretrained(ckpt)
+    post.save_pretrained(ckpt)
+    bundle = out / "bundle"
+    export_bundle(ckpt, bundle, dataset_root=dataset_root, n_random=4, n_realistic=4)
+    return ckpt, bundle

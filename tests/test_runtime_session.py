@@ -1,0 +1,252 @@
+"""drift-run against the emulated arms: rate, queue, faults, handover, config errors.
+
+The arm runs in an emulator process the test also holds, so faults are injected and servo state is
+read while LeRobot's classes are connected. Nothing here asserts on sleeps: the runner's own
+report (ticks, missed ticks, events) and the emulator's registers are the evidence.
+"""
+
+import dataclasses
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robots.emulator import EmulatedRig
+from robots.rig import CameraPlan
+from runtime.backends import OrtBackend
+from runtime.config import ConfigError, RunConfig
+from runtime.runner import Runner
+from tests.emulator_helpers import wait_until
+
+CAMERA = CameraPlan(name="front", width=64, height=48, fps=30)
+REPORT_KEYS = {
+    "ticks",
+    "missed_ticks",
+    "jitter_ms",
+    "stages",
+    "e2e_latency_ms",
+    "interventions",
+    "transitions",
+}
+
+
+@pytest.fixture
+def rig(tmp_path):
+    with EmulatedRig.start("so100", tmp_path / "rig", leader=True, cameras=[CAMERA]) as rig:
+        yield rig
+
+
+def config_for(rig: EmulatedRig, bundle: Path, report: Path, **options) -> RunConfig:
+    cam = rig.info["camera"]
+    return RunConfig(
+        robot=rig.plan.arm,
+        port=rig.follower_port,
+        robot_id=rig.info["id"],
+        calibration_dir=Path(rig.info["calibration_dir"]),
+        bundle=bundle,
+        cameras={"front": f"zmq:{cam['server_address']}:{cam['port']}/front"},
+        report_dir=report,
+        status=False,
+        **options,
+    )
+
+
+class Background:
+    """Runner.run() in a thread; the test acts on the rig meanwhile."""
+
+    def __init__(self, runner: Runner):
+        self.runner = runner
+        self.report = None
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            self.report = self.runner.run()
+        except Exception as err:  # re-raised by join()
+            self.error = err
+
+    def ticks(self) -> int:
+        return len(self.runner.monitor.tick_times)
+
+    def join(self, timeout=60):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the session did not end"
+        if self.error:
+            raise self.error
+        return self.report
+
+
+class SlowBackend:
+    """The bundle's ORT backend, delayed beyond a chunk's worth of ticks."""
+
+    def __init__(self, inner, delay_s):
+        self.inner, self.delay_s = inner, delay_s
+        self.contract, self.name = inner.contract, inner.name + "+delay"
+
+    def infer(self, feeds):
+        time.sleep(self.delay_s)
+        return self.inner.infer(feeds)
+
+
+class NaNBackend(SlowBackend):
+    def infer(self, feeds):
+        out = self.inner.infer(feeds)
+        out[:, 2] = np.nan
+        return out
+
+
+def test_report_fields_and_commands_reach_the_motors(rig, so100_policy, tmp_path):
+    _, bundle = so100_policy
+    before = rig.state()
+    report = Runner(config_for(rig, bundle, tmp_path / "report", duration_s=3)).run()
+    assert set(report) >= REPORT_KEYS and (tmp_path / "report" / "latency.png").stat().st_size > 10_000
+    assert {"p50", "p95", "p99", "max"} <= set(report["jitter_ms"]) and set(report["stages"]) >= {
+        "obs_read",
+        "bus_write",
+    }
+    assert report["ticks"] >= 85 and report["chunks"] > 5 and report["e2e_latency_ms"]["count"] > 50
+    assert report["stop_reason"] == "duration 3 s reached"
+    after = rig.state()
+    assert any(after[i]["Present_Position"] != before[i]["Present_Position"] for i in before)  # it moved
+    assert {s["Torque_Enable"] for s in after.values()} == {0}  # and was left with torque off
+    assert report["command_step"]["max"] <= 90.0 / 30 + 1e-9  # never faster than max_speed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arm", ["so100", "koch"])
+def test_thirty_hertz_for_ten_seconds(arm, so100_policy, koch_policy, tmp_path):
+    _, bundle = so100_policy if arm == "so100" else koch_policy
+    with EmulatedRig.start(arm, tmp_path / "rig", cameras=[CAMERA]) as rig:
+        report = Runner(config_for(rig, bundle, tmp_path / "report", duration_s=10, fps=30)).run()
+        transactions = rig.stats()["follower_transactions"]
+    assert report["missed_ticks"] == 0 and report["ticks"] >= 295
+    assert transactions >= 2 * report["ticks"]  # a read and a write per tick reached the servos
+    assert report["events"].get("underrun_hold", 0) == 0
+
+
+def test_slow_inference_keeps_the_rate_and_holds_on_underrun(rig, so100_policy, tmp_path):
+    _, bundle = so100_policy
+    slow = SlowBackend(OrtBackend(bundle), delay_s=0.4)  # > 8 actions at 30 Hz (267 ms)
+    report = Runner(config_for(rig, bundle, tmp_path / "r", duration_s=3), backend=slow).run()
+    assert report["missed_ticks"] == 0 and report["ticks"] >= 85
+    assert report["events"]["underrun_hold"] > 10  # the queue ran dry and the arm held, counted
+    assert report["stale_actions_dropped"]["max"] >= 12  # ≥ 0.4 s of ticks skipped, as consumed
+
+
+def test_nan_actions_are_held_and_counted(rig, so100_policy, tmp_path):
+    _, bundle = so100_policy
+    report = Runner(
+        config_for(rig, bundle, tmp_path / "r", duration_s=2), backend=NaNBackend(OrtBackend(bundle), 0)
+    ).run()
+    assert "fault" not in report and report["interventions"]["non_finite"] > 30
+    assert report["intervention_joints"]["non_finite:elbow_flex.pos"] == report["interventions"]["non_finite"]
+
+
+def test_unplug_mid_run_ends_in_a_named_state(rig, so100_policy, tmp_path):
+    _, bundle = so100_policy
+    run = Background(Runner(config_for(rig, bundle, tmp_path / "r", duration_s=30)))
+    wait_until(lambda: run.ticks() > 20, timeout_s=30)
+    rig.set_bus_faults(unplugged=True)
+    report = run.join()
+    assert report["fault"]["kind"] == "bus" and "arm unreachable at shutdown" in report["final_state"]
+    assert (tmp_path / "r" / "report.json").is_file()
+
+
+def test_checksum_errors_end_the_session_safely(rig, so100_policy, tmp_path):
+    _, bundle = so100_policy
+    run = Background(Runner(config_for(rig, bundle, tmp_path / "r", duration_s=30)))
+    wait_until(lambda: run.ticks() > 20, timeout_s=30)
+    rig.set_bus_faults(corrupt_rate=1.0)
+    wait_until(lambda: not run.thread.is_alive(), timeout_s=30)
+    rig.set_bus_faults(corrupt_rate=0.0)
+    report = run.join()
+    assert report["fault"]["kind"] == "bus" and "Incorrect status packet" in report["fault"]["message"]
+    assert report["events"]["bus_read_error"] >= 3
+
+
+def test_camera_stall_holds_then_ends_the_session_with_torque_off(rig, so100_policy, tmp_path):
+    _, bundle = so100_policy
+    run = Background(Runner(config_for(rig, bundle, tmp_path / "r", duration_s=30, fault_after_ms=500)))
+    wait_until(lambda: run.ticks() > 20, timeout_s=30)
+    rig.set_camera_faults(stalled=True)
+    report = run.join()
+    assert report["fault"]["kind"] == "watchdog" and report["events"]["watchdog_hold"] >= 10
+    assert report["final_state"].startswith("holding the last safe command, then torque off")
+    assert {s["Torque_Enable"] for s in rig.state().values()} == {0}
+
+
+def test_teleop_first_then_auto_then_teleop_without_jumps(rig, so100_policy, tmp_path):
+    _, bundle = so100_policy
+    pipe = tmp_path / "control"
+    cfg = config_for(
+        rig,
+        bundle,
+        tmp_path / "r",
+        mode="teleop-first",
+        teleop_port=rig.leader_port,
+        teleop_id=rig.info["leader_id"],
+        control_pipe=pipe,
+        handover_s=0.5,
+        record_dir=tmp_path / "recorded",
+        record_repo_id="local/recorded",
+    )
+    from robots.leader_scripts import sway_within
+
+    rig.set_leader_script(sway_within(rig.plan.leader.calibration, share=0.2, period_s=3.0))
+    run = Background(Runner(cfg))
+    wait_until(lambda: run.ticks() > 30 and pipe.exists(), timeout_s=30)
+    for command, ticks in (("auto", 60), ("teleop", 60), ("stop", None)):
+        fd = os.open(pipe, os.O_WRONLY)
+        os.write(fd, f"{command}\n".encode())
+        os.close(fd)
+        if ticks:
+            start = run.ticks()
+            wait_until(lambda t=ticks, s=start: run.ticks() > s + t, timeout_s=30)
+    report = run.join()
+    assert [(t["from"], t["to"]) for t in report["transitions"]] == [
+        ("start", "teleop"),
+        ("teleop", "auto"),
+        ("auto", "handover"),
+        ("handover", "teleop"),
+    ]
+    assert "leader to follower" in report["transitions"][2]["why"]  # the SO leader is actuated
+    assert report["stop_reason"] == "stop (pipe)"
+    assert report["command_step"]["max"] <= 90.0 / 30 + 1e-9  # no step beyond the limit, ever
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    recorded = LeRobotDataset("local/recorded", root=tmp_path / "recorded")
+    assert recorded.meta.total_episodes == 2 and recorded.meta.total_frames > 60  # two teleop phases
+
+
+def test_config_errors_are_refused_before_anything_moves(rig, so100_policy, tmp_path):
+    ckpt, bundle = so100_policy
+    before = rig.state()
+    good = config_for(rig, bundle, tmp_path / "r").model_dump()
+    with pytest.raises(ConfigError, match="could not connect to the arm on /nonexistent"):
+        Runner(RunConfig(**{**good, "port": "/nonexistent"})).run()
+    with pytest.raises(ConfigError, match="no calibration file .*nobody.json"):
+        Runner(RunConfig(**{**good, "robot_id": "nobody"})).run()
+    with pytest.raises(ConfigError, match="could not connect to the arm .* motor check failed"):
+        Runner(RunConfig(**{**good, "robot": "koch"})).run()  # a Koch driver on an SO-100's port
+    five_joints = SlowBackend(OrtBackend(bundle), 0)
+    five_joints.contract = dataclasses.replace(
+        five_joints.contract, action_names=five_joints.contract.action_names[:5]
+    )
+    with pytest.raises(ConfigError, match="bundle/robot mismatch"):
+        Runner(RunConfig(**good), backend=five_joints).run()
+    with pytest.raises(ConfigError, match="cameras: the policy reads"):
+        Runner(RunConfig(**{**good, "cameras": {"wrist": "opencv:0"}})).run()
+    with pytest.raises(ConfigError, match="fps: 45 is not the policy's fps"):
+        Runner(RunConfig(**{**good, "fps": 45})).run()
+    with pytest.raises(ConfigError, match="max_speed"):
+        RunConfig.load(None, **{**good, "max_speed": -1})
+    with pytest.raises(ConfigError, match="exactly one of port"):
+        RunConfig.load(None, **{**good, "emulate": True})
+    after = rig.state()
+    assert all(after[i]["Present_Position"] == before[i]["Present_Position"] for i in before)
+    assert {s["Torque_Enable"] for s in after.values()} == {0}
