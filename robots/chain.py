@@ -15,6 +15,7 @@ import select
 import threading
 import time
 import tty
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class ServoChain:
         self.clock = clock
         self.lock = threading.RLock()  # guards servos and faults against the control thread
         self.transactions = 0
+        self.sync_writes: deque[float] = deque(maxlen=1_000_000)  # arrival times: the actuation clock
         self._rng = random.Random(seed)
         self._master = self._slave = None
         self._wake_r, self._wake_w = os.pipe()
@@ -132,6 +134,13 @@ class ServoChain:
                 if servo.has("Lock"):
                     out[servo_id]["Lock"] = servo.get("Lock")
             return out
+
+    def take_sync_write_times(self) -> list[float]:
+        """Arrival times (s, monotonic) of the SYNC_WRITEs since the last call: when the arm was commanded."""
+        with self.lock:
+            times = list(self.sync_writes)
+            self.sync_writes.clear()
+        return times
 
     def power_cycle(self) -> None:
         with self.lock:
@@ -250,6 +259,7 @@ class ServoChain:
                     replies += self._read_reply(servo, address, length)
             return replies
         if code == SYNC_WRITE:
+            self.sync_writes.append(self.clock())
             address, length = address_and_length(params, n)
             body = params[2 * n :]
             for start in range(0, len(body) - length, length + 1):

@@ -173,6 +173,10 @@ class EmulatedRig:
     def power_cycle(self, device: str = "follower") -> None:
         self._call("power_cycle", device=device)
 
+    def sync_write_times(self, device: str = "follower") -> list[float]:
+        """Emulator-side arrival times (monotonic s) of SYNC_WRITEs since the last call."""
+        return self._call("sync_write_times", device=device)
+
     def stats(self) -> dict:
         return self._call("stats")
 

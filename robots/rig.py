@@ -222,6 +222,9 @@ class Rig:
     def power_cycle(self, device: str = "follower") -> None:
         self.chain(device).power_cycle()
 
+    def sync_write_times(self, device: str = "follower") -> list[float]:
+        return self.chain(device).take_sync_write_times()
+
     def stats(self) -> dict:
         return {
             "follower_transactions": self.follower.transactions,
@@ -239,6 +242,7 @@ class Rig:
             "set_objects",
             "power_cycle",
             "stats",
+            "sync_write_times",
         }
     )
 

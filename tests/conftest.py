@@ -17,8 +17,8 @@ def _seed():
 
 @pytest.fixture(scope="session")
 def so100_policy(tmp_path_factory):
-    """(checkpoint, bundle) for the emulated so100 with one 64x48 camera "front" (see runtime_helpers)."""
-    from tests.runtime_helpers import policy_bundle, record_teleop_dataset
+    """(checkpoint, bundle) for the emulated so100 with one 64x48 camera "front" (see benchmarks/emulated_policy.py)."""
+    from benchmarks.emulated_policy import policy_bundle, record_teleop_dataset
 
     base = tmp_path_factory.mktemp("so100_policy")
     root = record_teleop_dataset("so100", base / "drift_so100_teleop", base / "rig")
@@ -28,7 +28,7 @@ def so100_policy(tmp_path_factory):
 @pytest.fixture(scope="session")
 def koch_policy(tmp_path_factory):
     """(checkpoint, bundle) for the emulated koch, like ``so100_policy``."""
-    from tests.runtime_helpers import policy_bundle, record_teleop_dataset
+    from benchmarks.emulated_policy import policy_bundle, record_teleop_dataset
 
     base = tmp_path_factory.mktemp("koch_policy")
     root = record_teleop_dataset("koch", base / "drift_koch_teleop", base / "rig")

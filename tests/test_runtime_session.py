@@ -175,8 +175,9 @@ def test_camera_stall_holds_then_ends_the_session_with_torque_off(rig, so100_pol
     wait_until(lambda: run.ticks() > 20, timeout_s=30)
     rig.set_camera_faults(stalled=True)
     report = run.join()
-    assert report["fault"]["kind"] == "watchdog" and report["events"]["watchdog_hold"] >= 10
-    assert report["final_state"].startswith("holding the last safe command, then torque off")
+    summary = {k: report.get(k) for k in ("fault", "events", "final_state", "stop_reason")}
+    assert report["fault"]["kind"] == "watchdog" and report["events"]["watchdog_hold"] >= 10, summary
+    assert report["final_state"].startswith("holding the last safe command, then torque off"), summary
     assert {s["Torque_Enable"] for s in rig.state().values()} == {0}
 
 

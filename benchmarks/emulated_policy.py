@@ -1,5 +1,7 @@
-"""A small so100 policy bundle for runtime tests: teleop demos recorded from the emulated arm,
-an untrained DriftPolicy over those features (its statistics from the recording), exported."""
+"""A policy bundle for an emulated arm, for runtime tests and timing benchmarks: teleop demos
+recorded from the emulated arm, an untrained DriftPolicy over those features (its statistics from
+the recording), exported. Its actions are not meant to do anything useful; its shapes, rates and
+inference cost are those of a real bundle for that arm."""
 
 import time
 from pathlib import Path
@@ -19,18 +21,19 @@ from robots.rig import CameraPlan
 from runtime.recording import EpisodeRecorder
 
 CAMERA = CameraPlan(name="front", width=64, height=48, fps=30)
-FPS = 30
 
 
-def record_teleop_dataset(arm: str, root: Path, run_dir: Path, episodes: int = 2, ticks: int = 45) -> Path:
+def record_teleop_dataset(
+    arm: str, root: Path, run_dir: Path, episodes: int = 2, ticks: int = 45, fps: int = 30, camera=CAMERA
+) -> Path:
     """Demonstrations by a scripted hand on the emulated leader, recorded with EpisodeRecorder."""
-    with EmulatedRig.start(arm, run_dir, leader=True, cameras=[CAMERA]) as rig:
+    with EmulatedRig.start(arm, run_dir, leader=True, cameras=[camera]) as rig:
         rig.set_leader_script(sway_within(rig.plan.leader.calibration, share=0.3, period_s=1.5))
         robot = make_robot_from_config(rig.follower_config())
         leader = make_teleoperator_from_config(rig.leader_config())
         robot.connect()
         leader.connect()
-        recorder = EpisodeRecorder(root, f"local/drift_{arm}_teleop", FPS, robot)
+        recorder = EpisodeRecorder(root, f"local/{root.name}", fps, robot)
         try:
             for _ in range(episodes):
                 for _ in range(ticks):
@@ -38,7 +41,7 @@ def record_teleop_dataset(arm: str, root: Path, run_dir: Path, episodes: int = 2
                     obs = robot.get_observation()
                     action = robot.send_action(leader.get_action())
                     recorder.add(obs, action)
-                    time.sleep(max(0.0, 1 / FPS - (time.perf_counter() - t0)))
+                    time.sleep(max(0.0, 1 / fps - (time.perf_counter() - t0)))
                 recorder.end_episode()
             recorder.finalize()
         finally:

@@ -1,0 +1,173 @@
+"""drift-run's rate on the emulated so100, and side by side with lerobot-rollout (its sync engine).
+
+    python -m benchmarks.runtime_rate --seconds 600 --rates 30 100     # 10 minutes at each rate
+    python -m benchmarks.runtime_rate --compare-rollout --seconds 120  # lerobot-rollout vs drift-run
+
+Timing comes from two places: drift-run's own report (tick-start jitter, stages, inference, camera →
+servo latency) and, for every runtime alike, the emulator's clock: the arrival times of the
+Goal_Position SYNC_WRITEs at the servo chain, i.e. when the arm was actually commanded. From those,
+the write interval minus the period is the actuation jitter, an interval over 1.5 periods is a slow
+tick, and the longest interval is the longest stall. The policies are untrained DriftPolicy bundles
+with a 64x48 camera exported for the emulated so100 at 30 fps (for 30 Hz) and 50 fps (for 100 Hz:
+drift-run plays the chunk interpolated at twice the policy rate).
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.emulated_policy import CAMERA, policy_bundle, record_teleop_dataset
+from robots.emulator import EmulatedRig
+from runtime.config import RunConfig
+from runtime.monitor import summarize
+from runtime.runner import Runner
+
+
+def policy_for(fps: int, work: Path) -> tuple[Path, Path]:
+    root = record_teleop_dataset("so100", work / f"drift_so100_{fps}fps", work / f"rig{fps}", fps=fps)
+    return policy_bundle(root, work / f"policy{fps}")
+
+
+def write_intervals(times: list[float], fps: float) -> dict:
+    """Actuation figures from the emulator's SYNC_WRITE arrival times."""
+    intervals = np.diff(np.asarray(times)) * 1e3
+    period = 1e3 / fps
+    return {
+        "writes": len(times),
+        "interval_ms": summarize(intervals),
+        "abs_jitter_ms": summarize(np.abs(intervals - period)),
+        "slow_ticks": int((intervals > 1.5 * period).sum()),
+        "longest_stall_ms": float(intervals.max()) if intervals.size else None,
+    }
+
+
+def run_drift(bundle: Path, fps: int, seconds: float, work: Path) -> dict:
+    with EmulatedRig.start("so100", work / f"drift_rig_{fps}", cameras=[CAMERA]) as rig:
+        cam = rig.info["camera"]
+        cfg = RunConfig(
+            robot="so100",
+            port=rig.follower_port,
+            robot_id=rig.info["id"],
+            calibration_dir=Path(rig.info["calibration_dir"]),
+            bundle=bundle,
+            cameras={"front": f"zmq:{cam['server_address']}:{cam['port']}/front"},
+            fps=fps,
+            duration_s=seconds,
+            report_dir=work / f"drift_report_{fps}",
+            status=False,
+        )
+        report = Runner(cfg).run()
+        emulator = write_intervals(rig.sync_write_times()[1:-1], fps)  # drop connect/shutdown writes
+    return {"report": report, "emulator": emulator}
+
+
+def run_rollout(checkpoint: Path, seconds: float, work: Path) -> dict:
+    with EmulatedRig.start("so100", work / "rollout_rig", cameras=[CAMERA]) as rig:
+        cam = rig.info["camera"]
+        cameras = (
+            f"{{front: {{type: zmq, server_address: {cam['server_address']}, port: {cam['port']}, "
+            f"camera_name: front, width: {cam['width']}, height: {cam['height']}, fps: 30}}}}"
+        )
+        cmd = [
+            str(Path(sys.executable).parent / "lerobot-rollout"),
+            "--robot.type=so100_follower",
+            f"--robot.port={rig.follower_port}",
+            f"--robot.id={rig.info['id']}",
+            f"--robot.calibration_dir={rig.info['calibration_dir']}",
+            f"--robot.cameras={cameras}",
+            f"--policy.path={checkpoint}",
+            "--policy.device=cpu",
+            "--strategy.type=base",
+            "--inference.type=sync",
+            "--fps=30",
+            f"--duration={seconds}",
+        ]
+        t0 = time.time()
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.time() - t0
+        emulator = write_intervals(rig.sync_write_times()[1:-1], 30)
+    if result.returncode != 0:
+        raise RuntimeError(f"lerobot-rollout failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    slow_warnings = result.stderr.count("slower")
+    return {
+        "emulator": emulator,
+        "wall_s": wall,
+        "slow_loop_warnings": slow_warnings,
+        "command": " ".join(cmd),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--rates", type=int, nargs="*", default=[30, 100])
+    parser.add_argument("--compare-rollout", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("outputs/runtime_rate.json"))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="drift-rate-"))
+    console = Console()
+    results: dict = {}
+    if args.compare_rollout:
+        checkpoint, bundle = policy_for(30, work)
+        # Alternate twice so machine noise hits both alike.
+        for round_ in range(2):
+            results[f"lerobot-rollout #{round_ + 1}"] = run_rollout(
+                checkpoint, args.seconds / 2, work / f"r{round_}"
+            )
+            results[f"drift-run #{round_ + 1}"] = run_drift(bundle, 30, args.seconds / 2, work / f"d{round_}")
+        table = Table(
+            title=f"lerobot-rollout (sync) vs drift-run, emulated so100, 30 Hz, 2 × {args.seconds / 2:g} s each"
+        )
+        for col in ("runtime", "writes", "|jitter| p50", "p99", "max", "slow ticks", "longest stall ms"):
+            table.add_column(col, justify="right")
+        for name, r in results.items():
+            e = r["emulator"]
+            j = e["abs_jitter_ms"]
+            table.add_row(
+                name,
+                str(e["writes"]),
+                f"{j['p50']:.2f}",
+                f"{j['p99']:.2f}",
+                f"{j['max']:.2f}",
+                str(e["slow_ticks"]),
+                f"{e['longest_stall_ms']:.1f}",
+            )
+        console.print(table)
+    else:
+        table = Table(title=f"drift-run on the emulated so100, {args.seconds:g} s per rate")
+        cols = ("fps", "ticks", "missed", "jitter p50/p99/max ms", "e2e p50/p99 ms", "inference p50/p99 ms")
+        for col in (*cols, "emulator |jitter| p99 ms", "slow ticks"):
+            table.add_column(col, justify="right")
+        for fps in args.rates:
+            policy_fps = 30 if fps % 30 == 0 else 50
+            _, bundle = policy_for(policy_fps, work)
+            r = run_drift(bundle, fps, args.seconds, work)
+            results[f"{fps} Hz"] = r
+            rep, e = r["report"], r["emulator"]
+            j, l2, inf = rep["jitter_ms"], rep["e2e_latency_ms"], rep["inference_ms"]
+            table.add_row(
+                str(fps),
+                str(rep["ticks"]),
+                str(rep["missed_ticks"]),
+                f"{j['p50']:.3f} / {j['p99']:.3f} / {j['max']:.2f}",
+                f"{l2['p50']:.0f} / {l2['p99']:.0f}",
+                f"{inf['p50']:.1f} / {inf['p99']:.1f}",
+                f"{e['abs_jitter_ms']['p99']:.2f}",
+                str(e["slow_ticks"]),
+            )
+        console.print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str))
+    console.print(f"figures: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
