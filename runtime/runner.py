@@ -37,6 +37,7 @@ from runtime.triggers import Triggers
 # What a failing serial link raises through LeRobot (ConnectionError, SerialException ⊂ OSError).
 BUS_ERRORS = (ConnectionError, OSError, termios.error)
 WARMUP_CALLS = 5
+GIL_SWITCH_S = 0.0005
 
 
 class ConnectError(ConfigError):
@@ -280,6 +281,9 @@ class Runner:
         self.hold_since: float | None = None
         self.source_time: dict[int, float] = {}
         self.clock = TickClock(cfg.fps, spin_s=cfg.spin_ms / 1000)
+        # The camera threads decode JPEG/JSON holding the GIL; with Python's default 5 ms switch
+        # interval the tick thread could wait that long for it mid-tick.
+        sys.setswitchinterval(GIL_SWITCH_S)
         self._t_start = time.perf_counter()
         self.recorder = None
         if cfg.record_dir is not None:
