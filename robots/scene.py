@@ -2,7 +2,9 @@
 
 The drawing is deliberately simple (lines and discs) but it is a function of the real emulated
 state: a policy that watches this camera sees the arm move when its servos move, and sees the
-objects a task places (``SceneObject``) where it placed them.
+objects a task places (``SceneObject``) where it placed them. Geometry is ``robots.kinematics``:
+world frame at the arm's base, y up, unit = image height; the base sits at the middle of the image
+width, 15 % of the height above the bottom edge.
 """
 
 import math
@@ -11,15 +13,24 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from robots.kinematics import chain_points, tip_heading
+
 JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
+
+
+BASE_HEIGHT = 0.15  # the base's height above the image's bottom edge (image heights)
 
 
 @dataclass(frozen=True)
 class SceneObject:
-    x: float  # 0..1 across the image
-    y: float  # 0..1 down the image
-    radius: float  # share of the image height
+    x: float  # world frame (see robots.kinematics): right of the base, image heights
+    y: float  # above the base, image heights
+    radius: float  # image heights
     rgb: tuple[int, int, int]
+
+
+def to_pixel(x: float, y: float, width: int, height: int) -> tuple[int, int]:
+    return int(round(width / 2 + x * height)), int(round((1 - BASE_HEIGHT) * height - y * height))
 
 
 def joint_angles(present: dict[str, float], calibration: dict[str, dict]) -> dict[str, float]:
@@ -41,41 +52,31 @@ def render(
     """An RGB uint8 image [height, width, 3] of the arm (side view) and the objects."""
     image = np.empty((height, width, 3), np.uint8)
     image[:] = (70, 74, 82)
-    table_y = int(0.85 * height)
-    image[table_y:] = (120, 100, 80)
+    base = to_pixel(0.0, 0.0, width, height)
+    image[base[1] :] = (120, 100, 80)
     for obj in objects:
-        center = (int(obj.x * width), int(obj.y * height))
-        cv2.circle(image, center, max(int(obj.radius * height), 1), obj.rgb, -1, cv2.LINE_AA)
+        center = to_pixel(obj.x, obj.y, width, height)
+        cv2.circle(image, center, max(int(round(obj.radius * height)), 1), obj.rgb, -1, cv2.LINE_AA)
 
     pan = angles.get("shoulder_pan", 0.0)
-    squash = 0.35 + 0.65 * abs(math.cos(pan))  # the arm swings towards/away from the camera
-    base = np.array([width / 2, table_y], float)
-    cv2.ellipse(
-        image, tuple(base.astype(int)), (int(0.08 * width), int(0.03 * height)), 0, 0, 360, (40, 40, 40), -1
-    )
-    tick = base + 0.08 * width * np.array([math.cos(pan), 0.35 * math.sin(pan)])
-    cv2.line(image, tuple(base.astype(int)), tuple(tick.astype(int)), (230, 230, 230), 2, cv2.LINE_AA)
+    cv2.ellipse(image, base, (int(0.08 * width), int(0.03 * height)), 0, 0, 360, (40, 40, 40), -1)
+    tick = (int(base[0] + 0.08 * width * math.cos(pan)), int(base[1] + 0.03 * height * math.sin(pan)))
+    cv2.line(image, base, tick, (230, 230, 230), 2, cv2.LINE_AA)
 
-    heading = -math.pi / 2  # straight up
-    point = base
-    lengths = (0.30, 0.26, 0.12)
+    points = [to_pixel(x, y, width, height) for x, y in chain_points(angles)]
     colors = ((235, 140, 40), (60, 170, 230), (90, 210, 120))
-    for joint, length, color in zip(JOINTS[1:4], lengths, colors, strict=True):
-        heading += angles.get(joint, 0.0)
-        step = length * height * np.array([math.cos(heading) * squash, math.sin(heading)])
-        nxt = point + step
-        cv2.line(
-            image, tuple(point.astype(int)), tuple(nxt.astype(int)), color, max(height // 40, 2), cv2.LINE_AA
-        )
-        cv2.circle(image, tuple(point.astype(int)), max(height // 50, 2), (250, 250, 250), -1, cv2.LINE_AA)
-        point = nxt
+    for start, end, color in zip(points, points[1:], colors, strict=False):
+        cv2.line(image, start, end, color, max(height // 40, 2), cv2.LINE_AA)
+        cv2.circle(image, start, max(height // 50, 2), (250, 250, 250), -1, cv2.LINE_AA)
 
+    heading = tip_heading(angles)
     opening = angles.get("gripper", 0.5)
     spread = (0.01 + 0.05 * opening) * height * (0.3 + 0.7 * abs(math.cos(angles.get("wrist_roll", 0.0))))
-    normal = np.array([-math.sin(heading), math.cos(heading)])
-    along = 0.06 * height * np.array([math.cos(heading), math.sin(heading)])
+    normal = np.array([-math.sin(heading), -math.cos(heading)])  # pixel frame: y points down
+    along = 0.06 * height * np.array([math.cos(heading), -math.sin(heading)])
+    end = np.array(points[-1], float)
     for side in (-1, 1):
-        root = point + side * spread * normal
+        root = end + side * spread * normal
         cv2.line(
             image,
             tuple(root.astype(int)),
