@@ -1,4 +1,4 @@
-"""The README's main job (until the runtime lands): record demos, lerobot-train a DriftPolicy, score it.
+"""The toy-task demo (no arm): record demos, lerobot-train a DriftPolicy, score it offline.
 
 1. writes the ``obstacle`` task (two valid paths around an obstacle) as a local LeRobotDataset;
 2. runs ``lerobot-train --policy.type=drift`` on it (CPU, a few minutes on 2 cores);
@@ -11,10 +11,7 @@ Artifacts land in ``--out``; re-running reuses the dataset and checkpoint unless
 """
 
 import argparse
-import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.lerobot_train import train_drift
 from benchmarks.toy_tasks import eval_states, score, write_lerobot_dataset
 
 TASK = "obstacle"
@@ -34,34 +32,6 @@ def record(root: Path, episodes: int) -> None:
         return
     print(f"dataset: writing {episodes} demonstrations of '{TASK}' to {root}")
     write_lerobot_dataset(TASK, root, n_episodes=episodes)
-
-
-def train(dataset: Path, run_dir: Path, steps: int) -> Path:
-    ckpt = run_dir / "checkpoints" / "last" / "pretrained_model"
-    if ckpt.exists():
-        print(f"train: reusing {ckpt}")
-        return ckpt
-    cmd = [
-        str(Path(sys.executable).parent / "lerobot-train"),
-        "--policy.type=drift",
-        f"--dataset.repo_id=local/drift_{TASK}",
-        f"--dataset.root={dataset}",
-        "--policy.device=cpu",
-        "--policy.down_dims=[32,64]",
-        "--policy.optimizer_lr=1e-3",
-        "--policy.scheduler_warmup_steps=100",
-        "--batch_size=64",
-        f"--steps={steps}",
-        f"--save_freq={steps}",
-        f"--log_freq={max(1, steps // 10)}",
-        "--num_workers=0",
-        f"--output_dir={run_dir}",
-        "--wandb.enable=false",
-    ]
-    print("train: " + " ".join(cmd))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
-    subprocess.run(cmd, check=True, env=env)
-    return ckpt
 
 
 @torch.no_grad()
@@ -128,7 +98,16 @@ def main(argv=None) -> None:
         shutil.rmtree(args.out)
     t0 = time.perf_counter()
     record(args.out / "dataset", args.episodes)
-    ckpt = train(args.out / "dataset", args.out / "train", args.steps)
+    ckpt = train_drift(
+        args.out / "dataset",
+        f"local/drift_{TASK}",
+        args.out / "train",
+        args.steps,
+        64,
+        "--policy.down_dims=[32,64]",
+        "--policy.optimizer_lr=1e-3",
+        "--policy.scheduler_warmup_steps=100",
+    )
     f = evaluate(ckpt, args.eval)
     b = export(ckpt, args.out / "dataset", args.out / "bundle")
 

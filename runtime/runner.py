@@ -471,6 +471,8 @@ class Runner:
 
     def _switch(self, command: str, source: str, k: int) -> None:
         if command == "auto" and self.mode != "auto":
+            if self.mode == "handover" and self.handover["actuated"]:
+                self.teleop.bus.disable_torque()  # the leader was being driven: let it go limp again
             self.epoch += 1
             self.schedule.clear()  # the first chunk is blended in from the live pose
             self._set_mode("auto", f"operator ({source})", k)

@@ -1,0 +1,240 @@
+"""The README's main job, on the emulated SO-100 (no hardware): demos → train → export → run.
+
+1. record: a scripted operator moves the emulated leader arm to one of two targets (chosen at random
+   each episode, so the data is bimodal); the follower follows through LeRobot's teleoperation path
+   (leader ``get_action`` → follower ``send_action``); ``EpisodeRecorder`` writes camera frames,
+   state and action as a ``LeRobotDataset``;
+2. train: ``lerobot-train --policy.type=drift`` on it (CPU);
+3. export: ``drift-export`` (parity-gated ONNX bundle);
+4. run: ``drift-run`` on a fresh emulated arm, teleop-first: per episode the operator holds the
+   leader at rest (the follower follows), two new targets appear, control goes to the policy
+   (``auto`` on the control pipe) for a few seconds, the outcome is read from the arm's own joint
+   state (``robots.tasks.outcome``), and the operator takes control back (``teleop``);
+5. prints success rate, which target was reached, misses, and drift-run's latency summary.
+
+Artifacts land in ``--out``; re-running reuses the dataset, checkpoint and bundle unless ``--fresh``.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.lerobot_train import train_drift
+from robots.emulator import EmulatedRig
+from robots.leader_scripts import Hold
+from robots.rig import CameraPlan
+from robots.scene import joint_angles
+from robots.tasks import operator_motion, outcome, sample_targets, scene_objects, ticks_for
+
+FPS = 10  # dataset and policy rate
+LOOP_FPS = 30  # drift-run plays the chunks interpolated at 3x
+CAMERA = CameraPlan(name="front", width=96, height=72, fps=30)
+REPO_ID = "local/drift_reach"
+MOVE_S, HOLD_S, RESET_S = 1.5, 1.0, 1.5
+
+
+def follower_angles(rig: EmulatedRig) -> dict[str, float]:
+    names = {servo_id: name for name, servo_id in rig.plan.follower.motors.items()}
+    present = {names[i]: s["Present_Position"] for i, s in rig.state().items()}
+    return joint_angles(present, rig.plan.follower.calibration)
+
+
+def record(root: Path, episodes: int, run_dir: Path, seed: int) -> None:
+    if (root / "meta" / "info.json").exists():
+        print(f"record: reusing {root}")
+        return
+    from lerobot.robots.utils import make_robot_from_config
+    from lerobot.teleoperators.utils import make_teleoperator_from_config
+
+    from runtime.recording import EpisodeRecorder
+
+    rng = np.random.default_rng(seed)
+    with EmulatedRig.start("so100", run_dir, leader=True, cameras=[CAMERA]) as rig:
+        calibration = rig.plan.leader.calibration
+        rest = Hold(tuple(ticks_for({}, calibration)))
+        robot = make_robot_from_config(rig.follower_config())
+        leader = make_teleoperator_from_config(rig.leader_config())
+        robot.connect()
+        leader.connect()
+        recorder = EpisodeRecorder(root, REPO_ID, FPS, robot, task="reach one of the two targets")
+        counts = {"left": 0, "right": 0}
+
+        def teleop(seconds: float, keep: bool) -> None:
+            next_due = time.perf_counter()
+            for _ in range(int(round(seconds * FPS))):
+                obs = robot.get_observation()
+                sent = robot.send_action(leader.get_action())
+                if keep:
+                    recorder.add(obs, sent)
+                next_due += 1 / FPS
+                time.sleep(max(0.0, next_due - time.perf_counter()))
+
+        try:
+            for episode in range(episodes):
+                rig.set_leader_script(rest)
+                teleop(RESET_S, keep=False)
+                targets = sample_targets(rng)
+                rig.set_objects(scene_objects(targets))
+                goal = targets[int(rng.integers(2))]
+                rig.set_leader_script(operator_motion({}, goal.angles, calibration, MOVE_S, HOLD_S))
+                teleop(MOVE_S + HOLD_S, keep=True)
+                recorder.end_episode()
+                reached = outcome(follower_angles(rig), targets)
+                counts[goal.side] += 1
+                print(f"record: episode {episode + 1}/{episodes}: operator went {goal.side}, follower {reached}")
+            recorder.finalize()
+        finally:
+            leader.disconnect()
+            robot.disconnect()
+    print(f"record: {episodes} episodes ({counts['left']} left, {counts['right']} right) in {root}")
+
+
+def export(ckpt: Path, dataset: Path, bundle: Path) -> None:
+    from export.bundle import export_bundle
+    from export.manifest import BundleError, BundleManifest
+
+    try:
+        BundleManifest.load(bundle)
+        print(f"export: reusing {bundle}")
+        return
+    except BundleError as err:
+        reason = str(err)
+    print(f"export: drift-export --ckpt {ckpt} --out {bundle} ({reason})")
+    export_bundle(ckpt, bundle, dataset_root=dataset, force=True)
+
+
+def _send(pipe: Path, command: str) -> None:
+    fd = os.open(pipe, os.O_WRONLY)
+    try:
+        os.write(fd, f"{command}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def evaluate(bundle: Path, episodes: int, out: Path, seed: int, episode_s: float) -> tuple[dict, dict]:
+    """drift-run, teleop-first, with ``episodes`` autonomous episodes; (outcomes, run report)."""
+    from runtime.config import RunConfig
+    from runtime.runner import Runner
+
+    rng = np.random.default_rng(seed + 1)
+    pipe = out / "control"
+    with EmulatedRig.start("so100", out / "rig", leader=True, cameras=[CAMERA]) as rig:
+        calibration = rig.plan.leader.calibration
+        rig.set_leader_script(Hold(tuple(ticks_for({}, calibration))))
+        cam = rig.info["camera"]
+        config = RunConfig(
+            robot="so100",
+            port=rig.follower_port,
+            robot_id=rig.info["id"],
+            calibration_dir=Path(rig.info["calibration_dir"]),
+            teleop_port=rig.leader_port,
+            teleop_id=rig.info["leader_id"],
+            bundle=bundle,
+            cameras={"front": f"zmq:{cam['server_address']}:{cam['port']}/front"},
+            fps=LOOP_FPS,
+            mode="teleop-first",
+            control_pipe=pipe,
+            max_speed=150.0,
+            report_dir=out / "report",
+            status=False,
+        )
+        runner = Runner(config)
+        result: dict = {}
+        thread = threading.Thread(target=lambda: result.update(report=runner.run()), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while not (pipe.exists() and runner.monitor.tick_times) and thread.is_alive():
+            if time.monotonic() > deadline:
+                raise RuntimeError("drift-run did not start within 120 s")
+            time.sleep(0.1)
+        counts = {"left": 0, "right": 0, "miss": 0}
+        for episode in range(episodes):
+            if not thread.is_alive():
+                break
+            rig.set_leader_script(Hold(tuple(ticks_for({}, calibration))))  # operator: back to rest
+            time.sleep(RESET_S + config.handover_s)
+            targets = sample_targets(rng)
+            rig.set_objects(scene_objects(targets))
+            time.sleep(0.3)
+            _send(pipe, "auto")
+            time.sleep(episode_s)
+            reached = outcome(follower_angles(rig), targets)
+            counts[reached] += 1
+            print(f"run: episode {episode + 1}/{episodes}: {reached}")
+            _send(pipe, "teleop")
+        if thread.is_alive():
+            _send(pipe, "stop")
+        thread.join(timeout=60)
+    return counts, result.get("report", {})
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("outputs/arm_demo"))
+    parser.add_argument("--episodes", type=int, default=40, help="demonstrations to record")
+    parser.add_argument("--steps", type=int, default=1500, help="lerobot-train steps")
+    parser.add_argument("--eval-episodes", type=int, default=10, help="autonomous episodes in drift-run")
+    parser.add_argument("--episode-s", type=float, default=4.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fresh", action="store_true", help="delete earlier artifacts and start over")
+    args = parser.parse_args(argv)
+    if args.fresh and args.out.exists():
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    dataset = args.out / "dataset"
+    record(dataset, args.episodes, args.out / "record_rig", args.seed)
+    ckpt = train_drift(
+        dataset,
+        REPO_ID,
+        args.out / "train",
+        args.steps,
+        32,
+        "--policy.down_dims=[64,128]",
+        "--policy.spatial_softmax_num_keypoints=16",
+        "--policy.optimizer_lr=3e-4",
+        "--policy.scheduler_warmup_steps=100",
+    )
+    export(ckpt, dataset, args.out / "bundle")
+    run_dir = args.out / "run"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir()
+    counts, report = evaluate(args.out / "bundle", args.eval_episodes, run_dir, args.seed, args.episode_s)
+
+    done = sum(counts.values())
+    table = Table(title=f"DriftPolicy on the emulated SO-100, two-target reach: {done} autonomous episodes")
+    for col in ("success", "left / right", "missed (neither target)", "inference p50 ms", "missed ticks"):
+        table.add_column(col, justify="right")
+    inf = report.get("inference_ms", {}).get("p50")
+    table.add_row(
+        f"{(counts['left'] + counts['right']) / max(done, 1):.0%}",
+        f"{counts['left']} / {counts['right']}",
+        str(counts["miss"]),
+        f"{inf:.1f}" if inf is not None else "-",
+        str(report.get("missed_ticks", "-")),
+    )
+    console = Console()
+    console.print(table)
+    if report:
+        from runtime.runner import print_summary
+
+        print_summary(report)
+    (args.out / "summary.json").write_text(json.dumps({"outcomes": counts, "episodes": done}, indent=2))
+    print(
+        f"artifacts: {args.out.resolve()} (dataset/, train/checkpoints/last/pretrained_model, bundle/, "
+        f"run/report/report.json, run/report/latency.png)"
+    )
+    print(f"total time: {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

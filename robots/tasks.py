@@ -1,0 +1,79 @@
+"""The two-target reach task on the emulated arm: where the targets go, what the operator does,
+and what counts as success (pure).
+
+Each episode places two targets at random, one left and one right of the base, both reachable;
+only the camera shows where they are. A demonstration reaches one of them (chosen at random, so
+demonstrations are bimodal) and holds there. Success is read from the emulated arm's own joint
+state through the same kinematics the camera draws (``robots.kinematics``): the gripper tip must
+end within ``tolerance`` of a target; ending anywhere else (e.g. between the targets) fails.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from robots.kinematics import reach, tip
+from robots.leader_scripts import Recorded
+from robots.scene import SceneObject
+
+TARGET_RADIUS = 0.05  # image heights
+TOLERANCE = 0.08  # tip within this distance of a target's centre counts as reached
+COLORS = ((235, 205, 40), (235, 205, 40))  # identical: the policy must tell them apart by place
+# Where targets are drawn from (world frame, image heights): each side of the base.
+SIDES = {"left": ((-0.45, 0.02), (-0.2, 0.3)), "right": ((0.2, 0.02), (0.45, 0.3))}
+
+
+@dataclass(frozen=True)
+class Target:
+    side: str
+    x: float
+    y: float
+    angles: dict[str, float]  # pitch-joint angles that reach it
+
+
+def sample_targets(rng: np.random.Generator) -> tuple[Target, Target]:
+    """One reachable target on each side of the base."""
+    out = []
+    for side, (low, high) in SIDES.items():
+        while True:
+            x, y = rng.uniform(low, high)
+            angles = reach(float(x), float(y))
+            if angles is not None:
+                out.append(Target(side, float(x), float(y), angles))
+                break
+    return tuple(out)
+
+
+def scene_objects(targets) -> list[SceneObject]:
+    return [SceneObject(t.x, t.y, TARGET_RADIUS, c) for t, c in zip(targets, COLORS, strict=True)]
+
+
+def outcome(angles: dict[str, float], targets) -> str:
+    """``left`` / ``right`` (the target reached) or ``miss``."""
+    x, y = tip(angles)
+    for t in targets:
+        if math.hypot(x - t.x, y - t.y) <= TOLERANCE:
+            return t.side
+    return "miss"
+
+
+def ticks_for(angles: dict[str, float], calibration: dict[str, dict]) -> list[float]:
+    """Present-position ticks per servo (ID order) for joint angles (radians from mid-range)."""
+    cals = sorted(calibration.items(), key=lambda kv: kv[1]["id"])
+    mids = {name: (c["range_min"] + c["range_max"]) / 2 for name, c in cals}
+    return [mids[name] + angles.get(name, 0.0) * 4096 / (2 * math.pi) for name, _ in cals]
+
+
+def operator_motion(start: dict, goal: dict, calibration: dict, move_s: float, hold_s: float, steps: int = 40) -> Recorded:
+    """A hand moving the leader from ``start`` to ``goal`` angles (smooth in joint space), then holding."""
+    times, ticks = [], []
+    for i in range(steps + 1):
+        s = i / steps
+        w = 0.5 - 0.5 * math.cos(math.pi * s)  # zero velocity at both ends
+        angles = {j: (1 - w) * start.get(j, 0.0) + w * goal.get(j, 0.0) for j in set(start) | set(goal)}
+        times.append(s * move_s)
+        ticks.append(tuple(ticks_for(angles, calibration)))
+    times.append(move_s + hold_s)
+    ticks.append(ticks[-1])
+    return Recorded(tuple(times), tuple(ticks))

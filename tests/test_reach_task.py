@@ -1,0 +1,44 @@
+"""The two-target reach task: targets reachable on both sides, success read from joint state."""
+
+import numpy as np
+import pytest
+
+from robots.calibration import default_calibration
+from robots.kinematics import tip
+from robots.scene import joint_angles
+from robots.tasks import TOLERANCE, operator_motion, outcome, sample_targets, scene_objects, ticks_for
+
+IDS = {"shoulder_pan": 1, "shoulder_lift": 2, "elbow_flex": 3, "wrist_flex": 4, "wrist_roll": 5, "gripper": 6}
+CAL = default_calibration("so100", IDS)
+
+
+def test_targets_one_each_side_and_reachable():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        left, right = sample_targets(rng)
+        assert left.side == "left" and left.x < 0 < right.x and right.side == "right"
+        for t in (left, right):
+            assert tip(t.angles) == pytest.approx((t.x, t.y), abs=1e-9)
+        assert len(scene_objects((left, right))) == 2
+
+
+def test_outcome_is_read_from_the_joints():
+    targets = sample_targets(np.random.default_rng(1))
+    assert outcome(targets[0].angles, targets) == "left"
+    assert outcome(targets[1].angles, targets) == "right"
+    assert outcome({}, targets) == "miss"  # resting straight up: between the targets, above them
+    halfway = {j: 0.5 * (targets[0].angles[j] + targets[1].angles[j]) for j in targets[0].angles}
+    assert outcome(halfway, targets) == "miss"
+
+
+def test_operator_motion_goes_from_start_to_goal_in_calibrated_ticks():
+    goal = sample_targets(np.random.default_rng(2))[1]
+    motion = operator_motion({}, goal.angles, CAL, move_s=1.5, hold_s=1.0)
+    names = sorted(CAL, key=lambda n: CAL[n]["id"])
+    start = dict(zip(names, motion(0.0), strict=True))
+    end = dict(zip(names, motion(2.4), strict=True))
+    assert joint_angles(start, CAL)["elbow_flex"] == pytest.approx(0.0)
+    reached = joint_angles(end, CAL)
+    assert tip(reached) == pytest.approx((goal.x, goal.y), abs=TOLERANCE / 10)
+    assert motion(1.5) == motion(2.5)  # holds after the move
+    assert ticks_for({}, CAL)[1] == (CAL["shoulder_lift"]["range_min"] + CAL["shoulder_lift"]["range_max"]) / 2
