@@ -1,16 +1,19 @@
 # Every target sets itself up first (.ci/setup-env.sh is a no-op once installed).
 PY := .venv/bin/python
-OUT ?= outputs/demo
+OUT ?= outputs/arm_demo
 export HF_HUB_OFFLINE := 1
 export WANDB_MODE := disabled
 
-.PHONY: setup demo test test-fast lint bench-multimodal bench-latency bench-emulator
+.PHONY: setup demo demo-toy test test-fast lint bench-multimodal bench-latency bench-emulator
 
 setup:
 	@bash .ci/setup-env.sh
 
 demo: setup
-	$(PY) -m benchmarks.demo --out $(OUT)
+	$(PY) -m benchmarks.arm_demo --out $(OUT)
+
+demo-toy: setup
+	$(PY) -m benchmarks.demo --out outputs/demo
 
 test: setup
 	$(PY) -m pytest -m "slow or not slow" -q

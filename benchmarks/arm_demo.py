@@ -36,9 +36,9 @@ from robots.tasks import operator_motion, outcome, sample_targets, scene_objects
 
 FPS = 10  # dataset and policy rate
 LOOP_FPS = 30  # drift-run plays the chunks interpolated at 3x
-CAMERA = CameraPlan(name="front", width=96, height=72, fps=30)
+CAMERA = CameraPlan(name="front", width=64, height=48, fps=30)
 REPO_ID = "local/drift_reach"
-MOVE_S, HOLD_S, RESET_S = 1.5, 1.0, 1.5
+MOVE_S, HOLD_S, RESET_S = 1.5, 1.0, 1.0
 
 
 def follower_angles(rig: EmulatedRig) -> dict[str, float]:
@@ -89,7 +89,9 @@ def record(root: Path, episodes: int, run_dir: Path, seed: int) -> None:
                 recorder.end_episode()
                 reached = outcome(follower_angles(rig), targets)
                 counts[goal.side] += 1
-                print(f"record: episode {episode + 1}/{episodes}: operator went {goal.side}, follower {reached}")
+                print(
+                    f"record: episode {episode + 1}/{episodes}: operator went {goal.side}, follower {reached}"
+                )
             recorder.finalize()
         finally:
             leader.disconnect()
@@ -177,7 +179,9 @@ def evaluate(bundle: Path, episodes: int, out: Path, seed: int, episode_s: float
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/arm_demo"))
     parser.add_argument("--episodes", type=int, default=40, help="demonstrations to record")
     parser.add_argument("--steps", type=int, default=1500, help="lerobot-train steps")
@@ -197,7 +201,7 @@ def main(argv=None) -> None:
         REPO_ID,
         args.out / "train",
         args.steps,
-        32,
+        16,
         "--policy.down_dims=[64,128]",
         "--policy.spatial_softmax_num_keypoints=16",
         "--policy.optimizer_lr=3e-4",

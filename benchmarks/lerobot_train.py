@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 
-def train_drift(dataset: Path, repo_id: str, run_dir: Path, steps: int, batch_size: int, *policy_args: str) -> Path:
+def train_drift(
+    dataset: Path, repo_id: str, run_dir: Path, steps: int, batch_size: int, *policy_args: str
+) -> Path:
     """The checkpoint (``pretrained_model/``) of a DriftPolicy trained by LeRobot's own trainer."""
     ckpt = run_dir / "checkpoints" / "last" / "pretrained_model"
     if ckpt.exists():

@@ -17,7 +17,7 @@ import onnx
 import torch
 
 from .checkpoint import ExportError, LoadedCheckpoint, load_checkpoint
-from .graph import NOISE, OUTPUT, DriftGraph, input_shapes, normalize_action, unnormalize_action
+from .graph import NOISE, OUTPUT, DriftGraph, action_affine, input_shapes
 from .manifest import (
     GOLDEN_FILE,
     INT8_MODEL_FILE,
@@ -30,7 +30,7 @@ from .manifest import (
     sha256_file,
 )
 from .onnxrt import create_session, run
-from .parity import GATES, ParityFigures, compare
+from .parity import GATES, ParityFigures, compare, to_normalized
 from .quantize import quantize_int8
 
 DEFAULT_OPSET = 17  # TorchScript exporter; TensorRT 10 (JetPack 6) parses opsets 9–20
@@ -102,8 +102,8 @@ def dataset_inputs(ckpt: LoadedCheckpoint, batch: int, n: int, gen: torch.Genera
 
 
 @torch.no_grad()
-def reference_actions(ckpt: LoadedCheckpoint, feed: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(normalized, robot-unit) actions of the PyTorch policy through LeRobot's processors."""
+def reference_actions(ckpt: LoadedCheckpoint, feed: dict[str, np.ndarray]) -> np.ndarray:
+    """Robot-unit actions of the PyTorch policy through LeRobot's pre/post-processors."""
     obs = {}
     for k, v in feed.items():
         if k == NOISE:
@@ -113,7 +113,7 @@ def reference_actions(ckpt: LoadedCheckpoint, feed: dict[str, np.ndarray]) -> tu
     batch = ckpt.preprocessor(obs)
     ckpt.policy.reset()
     normalized = ckpt.policy.predict_action_chunk(batch, noise=torch.from_numpy(feed[NOISE]))
-    return normalized.numpy(), ckpt.postprocessor(normalized).numpy()
+    return ckpt.postprocessor(normalized).numpy()
 
 
 @dataclass
@@ -121,15 +121,13 @@ class Reference:
     """The PyTorch policy's actions for every feed of an input set."""
 
     inputs: InputSet
-    normalized: list[np.ndarray]
     robot: list[np.ndarray]
 
 
 def references(ckpt: LoadedCheckpoint, sets: list[InputSet]) -> list[Reference]:
     out = []
     for input_set in sets:
-        pairs = [reference_actions(ckpt, feed) for feed in input_set.feeds]
-        out.append(Reference(input_set, [p[0] for p in pairs], [p[1] for p in pairs]))
+        out.append(Reference(input_set, [reference_actions(ckpt, feed) for feed in input_set.feeds]))
     return out
 
 
@@ -138,12 +136,13 @@ def gate(
 ) -> ParityReport:
     """Run one exported graph on every input set against the reference and judge it by its gate."""
     session = create_session(bundle / model_file)
+    offset, scale = action_affine(ckpt, len(ckpt.action_names))
     figures = ParityFigures()
     for ref in refs:
-        for feed, ref_norm, ref_robot in zip(ref.inputs.feeds, ref.normalized, ref.robot, strict=True):
+        for feed, ref_robot in zip(ref.inputs.feeds, ref.robot, strict=True):
             out = run(session, feed)
-            out_norm = normalize_action(ckpt, torch.from_numpy(out)).numpy()
-            figures.add(compare(out_norm, ref_norm), robot_abs=float(np.abs(out - ref_robot).max()))
+            normalized = compare(to_normalized(out, offset, scale), to_normalized(ref_robot, offset, scale))
+            figures.add(normalized, robot_abs=float(np.abs(out - ref_robot).max()))
     first = refs[0].inputs.feeds[0]
     repeatable = bool(np.array_equal(run(session, first), run(session, first)))
     realistic = [r.inputs for r in refs if r.inputs.source != "random"]
@@ -163,13 +162,11 @@ def gate(
 
 
 def golden_data(ckpt: LoadedCheckpoint, ref: Reference) -> dict[str, np.ndarray]:
-    """Inputs and expected robot-unit outputs, plus robot units per normalized unit (for --verify)."""
+    """Inputs and expected robot-unit outputs, plus the action offset/scale (for --verify)."""
     feeds = ref.inputs.feeds
     golden = {f"input.{k}": np.stack([f[k] for f in feeds]) for k in feeds[0]}
     golden["expected"] = np.stack(ref.robot)
-    golden["action_scale"] = (
-        unnormalize_action(ckpt, torch.ones(1)) - unnormalize_action(ckpt, torch.zeros(1))
-    ).numpy()
+    golden["action_offset"], golden["action_scale"] = action_affine(ckpt, len(ckpt.action_names))
     return golden
 
 

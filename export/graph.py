@@ -8,6 +8,7 @@ centre crop (eval mode), encoder, one U-Net call, the executed slice, unnormaliz
 
 import copy
 
+import numpy as np
 import torch
 from lerobot.configs.types import FeatureType
 from lerobot.utils.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES, OBS_STATE
@@ -97,6 +98,9 @@ def unnormalize_action(ckpt: LoadedCheckpoint, actions: Tensor) -> Tensor:
     return ckpt.unnormalizer._apply_transform(actions, ACTION, FeatureType.ACTION, inverse=True)
 
 
-def normalize_action(ckpt: LoadedCheckpoint, actions: Tensor) -> Tensor:
-    """Robot units → the policy's normalized units (for parity figures)."""
-    return ckpt.normalizer._apply_transform(actions, ACTION, FeatureType.ACTION)
+def action_affine(ckpt: LoadedCheckpoint, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) per action dimension with robot = offset + scale * normalized (LeRobot's
+    unnormalizer, probed at 0 and 1). A dimension that never moved in the training data has scale 0."""
+    zero = unnormalize_action(ckpt, torch.zeros(1, dim)).numpy()[0]
+    one = unnormalize_action(ckpt, torch.ones(1, dim)).numpy()[0]
+    return zero, one - zero

@@ -22,6 +22,13 @@ INT8_GATE = Gate(max_abs=5e-2, min_cosine=0.999)
 GATES = {"onnxruntime-cpu-fp32": FP32_GATE, "onnxruntime-cpu-int8": INT8_GATE}
 
 
+def to_normalized(robot: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Robot units -> the policy's normalized units. A dimension with zero scale (constant in the
+    training data: the unnormalizer maps every network output to the same value) maps to 0, so
+    it never counts as a difference the robot could see."""
+    return np.where(scale == 0, 0.0, (robot - offset) / np.where(scale == 0, 1.0, scale))
+
+
 def compare(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
     """(max |actual − expected|, min over batch items of the cosine of the flattened chunks)."""
     a = actual.reshape(len(actual), -1).astype(np.float64)

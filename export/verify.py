@@ -6,7 +6,7 @@ import numpy as np
 
 from .manifest import GOLDEN_FILE, BundleManifest
 from .onnxrt import create_session, run
-from .parity import GATES, ParityFigures, compare
+from .parity import GATES, ParityFigures, compare, to_normalized
 
 
 def verify_bundle(bundle: Path) -> list[tuple[str, ParityFigures, bool]]:
@@ -18,6 +18,7 @@ def verify_bundle(bundle: Path) -> list[tuple[str, ParityFigures, bool]]:
     golden = np.load(Path(bundle) / GOLDEN_FILE)
     names = [spec.name for spec in manifest.inputs]
     scale = golden["action_scale"]
+    offset = golden["action_offset"] if "action_offset" in golden.files else np.zeros_like(scale)
     results = []
     for report in manifest.parity:
         session = create_session(Path(bundle) / report.model)
@@ -25,6 +26,7 @@ def verify_bundle(bundle: Path) -> list[tuple[str, ParityFigures, bool]]:
         for i in range(len(golden["expected"])):
             out = run(session, {name: golden[f"input.{name}"][i] for name in names})
             expected = golden["expected"][i]
-            figures.add(compare(out / scale, expected / scale), robot_abs=float(np.abs(out - expected).max()))
+            normalized = compare(to_normalized(out, offset, scale), to_normalized(expected, offset, scale))
+            figures.add(normalized, robot_abs=float(np.abs(out - expected).max()))
         results.append((report.backend, figures, GATES[report.backend].passes(figures)))
     return results

@@ -17,7 +17,7 @@ from robots.kinematics import reach, tip
 from robots.leader_scripts import Recorded
 from robots.scene import SceneObject
 
-TARGET_RADIUS = 0.05  # image heights
+TARGET_RADIUS = 0.07  # image heights
 TOLERANCE = 0.08  # tip within this distance of a target's centre counts as reached
 COLORS = ((235, 205, 40), (235, 205, 40))  # identical: the policy must tell them apart by place
 # Where targets are drawn from (world frame, image heights): each side of the base.
@@ -65,7 +65,9 @@ def ticks_for(angles: dict[str, float], calibration: dict[str, dict]) -> list[fl
     return [mids[name] + angles.get(name, 0.0) * 4096 / (2 * math.pi) for name, _ in cals]
 
 
-def operator_motion(start: dict, goal: dict, calibration: dict, move_s: float, hold_s: float, steps: int = 40) -> Recorded:
+def operator_motion(
+    start: dict, goal: dict, calibration: dict, move_s: float, hold_s: float, steps: int = 40
+) -> Recorded:
     """A hand moving the leader from ``start`` to ``goal`` angles (smooth in joint space), then holding."""
     times, ticks = [], []
     for i in range(steps + 1):

@@ -85,7 +85,7 @@ def test_onnx_graph_matches_the_policy_through_lerobot_processors(checkpoint, ex
         "observation.images.top": rng.integers(0, 256, (1, 2, 3, 32, 32), dtype=np.uint8),
         "noise": rng.standard_normal((1, 16, 2)).astype(np.float32),
     }
-    _, expected = reference_actions(ckpt, feed)
+    expected = reference_actions(ckpt, feed)
     np.testing.assert_allclose(run(session, feed), expected, atol=1e-4)
 
 
@@ -178,3 +178,13 @@ def test_int8_graph_outside_its_gate_is_refused(checkpoint, tmp_path, monkeypatc
     with pytest.raises(ExportError, match="parity gate failed for onnxruntime-cpu-int8"):
         export_bundle(checkpoint[0], out, dataset_root=checkpoint[1], int8=True, n_random=4, n_realistic=4)
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_constant_action_dimension_is_not_a_parity_difference():
+    """A joint that never moved in the data has zero scale: every network output unnormalizes to the
+    same command, so its normalized value must not count (it used to, as up to |output| of Δ)."""
+    from export.parity import to_normalized
+
+    robot = np.array([[5.0, 3.0], [1.0, 3.0]])
+    out = to_normalized(robot, offset=np.array([1.0, 3.0]), scale=np.array([2.0, 0.0]))
+    assert out.tolist() == [[2.0, 0.0], [0.0, 0.0]]

@@ -41,4 +41,6 @@ def test_operator_motion_goes_from_start_to_goal_in_calibrated_ticks():
     reached = joint_angles(end, CAL)
     assert tip(reached) == pytest.approx((goal.x, goal.y), abs=TOLERANCE / 10)
     assert motion(1.5) == motion(2.5)  # holds after the move
-    assert ticks_for({}, CAL)[1] == (CAL["shoulder_lift"]["range_min"] + CAL["shoulder_lift"]["range_max"]) / 2
+    assert (
+        ticks_for({}, CAL)[1] == (CAL["shoulder_lift"]["range_min"] + CAL["shoulder_lift"]["range_max"]) / 2
+    )
