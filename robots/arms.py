@@ -58,12 +58,24 @@ def leader_config(
     return cls(port=port, id=teleop_id, calibration_dir=calibration_dir)
 
 
+# LeRobot's ZMQCamera.disconnect() waits 2 s for its read thread, then terminates the ZMQ context;
+# a thread still blocked in recv (default timeout 5 s, i.e. a stalled camera) aborts the process.
+# A receive timeout under 2 s lets the thread return first.
+ZMQ_RECV_TIMEOUT_MS = 1000
+
+
 def zmq_camera_config(
     server_address: str, port: int, camera_name: str, width: int, height: int, fps: int
 ) -> ZMQCameraConfig:
     """A LeRobot ``zmq`` camera reading frames in LeRobot's image-server format."""
     return ZMQCameraConfig(
-        server_address=server_address, port=port, camera_name=camera_name, width=width, height=height, fps=fps
+        server_address=server_address,
+        port=port,
+        camera_name=camera_name,
+        width=width,
+        height=height,
+        fps=fps,
+        timeout_ms=ZMQ_RECV_TIMEOUT_MS,
     )
 
 

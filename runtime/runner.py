@@ -336,8 +336,8 @@ class Runner:
         try:
             obs = self.robot.get_observation()
             self.bus_failures = 0
-        except TimeoutError as err:
-            stale_why = f"camera: {err}"
+        except (TimeoutError, RuntimeError) as err:  # a stale/stopped camera, or a servo error status
+            stale_why = f"observation: {err}"
         except BUS_ERRORS as err:
             self.bus_failures += 1
             self.monitor.events["bus_read_error"] += 1
