@@ -131,16 +131,10 @@ def evaluate(bundle: Path, episodes: int, out: Path, seed: int, episode_s: float
     with EmulatedRig.start("so100", out / "rig", leader=True, cameras=[CAMERA]) as rig:
         calibration = rig.plan.leader.calibration
         rig.set_leader_script(Hold(tuple(ticks_for({}, calibration))))
-        cam = rig.info["camera"]
-        config = RunConfig(
-            robot="so100",
-            port=rig.follower_port,
-            robot_id=rig.info["id"],
-            calibration_dir=Path(rig.info["calibration_dir"]),
-            teleop_port=rig.leader_port,
-            teleop_id=rig.info["leader_id"],
+        config = RunConfig.for_rig(
+            rig,
+            leader=True,
             bundle=bundle,
-            cameras={"front": f"zmq:{cam['server_address']}:{cam['port']}/front"},
             fps=LOOP_FPS,
             mode="teleop-first",
             control_pipe=pipe,

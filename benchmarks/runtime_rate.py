@@ -51,14 +51,9 @@ def write_intervals(times: list[float], fps: float) -> dict:
 
 def run_drift(bundle: Path, fps: int, seconds: float, work: Path) -> dict:
     with EmulatedRig.start("so100", work / f"drift_rig_{fps}", cameras=[CAMERA]) as rig:
-        cam = rig.info["camera"]
-        cfg = RunConfig(
-            robot="so100",
-            port=rig.follower_port,
-            robot_id=rig.info["id"],
-            calibration_dir=Path(rig.info["calibration_dir"]),
+        cfg = RunConfig.for_rig(
+            rig,
             bundle=bundle,
-            cameras={"front": f"zmq:{cam['server_address']}:{cam['port']}/front"},
             fps=fps,
             duration_s=seconds,
             report_dir=work / f"drift_report_{fps}",

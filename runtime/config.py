@@ -73,6 +73,26 @@ class RunConfig(BaseModel):
         return self
 
     @classmethod
+    def for_rig(cls, rig, leader: bool = False, **options) -> "RunConfig":
+        """A session on a running ``robots.emulator.EmulatedRig``, wired as a real arm would be: its
+        port, calibration, ``zmq`` cameras (and leader arm with ``leader``). For tests, benchmarks and
+        scripted demos that act on the rig while the session runs."""
+        cameras = {
+            c["camera_name"]: f"zmq:{c['server_address']}:{c['port']}/{c['camera_name']}"
+            for c in rig.info["cameras"]
+        }
+        wiring = {
+            "robot": rig.plan.arm,
+            "port": rig.follower_port,
+            "robot_id": rig.info["id"],
+            "calibration_dir": Path(rig.info["calibration_dir"]),
+            "cameras": cameras,
+        }
+        if leader:
+            wiring.update(teleop_port=rig.leader_port, teleop_id=rig.info["leader_id"])
+        return cls(**{**wiring, **options})
+
+    @classmethod
     def load(cls, path: Path | None = None, **overrides) -> "RunConfig":
         """From a YAML/JSON file (if given) with command-line ``overrides`` on top."""
         data: dict = {}

@@ -40,18 +40,7 @@ def rig(tmp_path):
 
 
 def config_for(rig: EmulatedRig, bundle: Path, report: Path, **options) -> RunConfig:
-    cam = rig.info["camera"]
-    return RunConfig(
-        robot=rig.plan.arm,
-        port=rig.follower_port,
-        robot_id=rig.info["id"],
-        calibration_dir=Path(rig.info["calibration_dir"]),
-        bundle=bundle,
-        cameras={"front": f"zmq:{cam['server_address']}:{cam['port']}/front"},
-        report_dir=report,
-        status=False,
-        **options,
-    )
+    return RunConfig.for_rig(rig, bundle=bundle, report_dir=report, status=False, **options)
 
 
 class Background:
@@ -184,13 +173,13 @@ def test_camera_stall_holds_then_ends_the_session_with_torque_off(rig, so100_pol
 def test_teleop_first_then_auto_then_teleop_without_jumps(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
     pipe = tmp_path / "control"
-    cfg = config_for(
+    cfg = RunConfig.for_rig(
         rig,
-        bundle,
-        tmp_path / "r",
+        leader=True,
+        bundle=bundle,
+        report_dir=tmp_path / "r",
+        status=False,
         mode="teleop-first",
-        teleop_port=rig.leader_port,
-        teleop_id=rig.info["leader_id"],
         control_pipe=pipe,
         handover_s=0.5,
         record_dir=tmp_path / "recorded",
