@@ -50,23 +50,27 @@ def record_teleop_dataset(
     return root
 
 
-def policy_bundle(dataset_root: Path, out: Path) -> tuple[Path, Path]:
-    """(checkpoint, bundle) of an untrained DriftPolicy over the dataset's features."""
+def untrained_checkpoint(dataset_root: Path, repo_id: str, ckpt: Path, **config) -> Path:
+    """An untrained small DriftPolicy over the dataset's features, saved as lerobot-train saves one
+    (weights, config, processors with the dataset's statistics). Seeded: the same weights every time."""
     torch.manual_seed(0)
-    meta = LeRobotDataset(f"local/{dataset_root.name}", root=dataset_root).meta
+    meta = LeRobotDataset(repo_id, root=dataset_root).meta
     feats = dataset_to_policy_features(meta.features)
     cfg = DriftConfig(
         input_features={k: f for k, f in feats.items() if f.type is not FeatureType.ACTION},
         output_features={k: f for k, f in feats.items() if f.type is FeatureType.ACTION},
-        down_dims=(16, 32),
-        spatial_softmax_num_keypoints=8,
-        device="cpu",
+        **{"down_dims": (16, 32), "spatial_softmax_num_keypoints": 8, "device": "cpu", **config},
     )
-    ckpt = out / "pretrained_model"
     DriftPolicy(cfg).save_pretrained(ckpt)
     pre, post = make_drift_pre_post_processors(cfg, dataset_stats=meta.stats)
     pre.save_pretrained(ckpt)
     post.save_pretrained(ckpt)
+    return ckpt
+
+
+def policy_bundle(dataset_root: Path, out: Path) -> tuple[Path, Path]:
+    """(checkpoint, bundle) of an untrained DriftPolicy over the dataset's features."""
+    ckpt = untrained_checkpoint(dataset_root, f"local/{dataset_root.name}", out / "pretrained_model")
     bundle = out / "bundle"
     export_bundle(ckpt, bundle, dataset_root=dataset_root, n_random=4, n_realistic=4)
     return ckpt, bundle

@@ -8,12 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from lerobot.configs.types import FeatureType
-from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from lerobot.utils.feature_utils import dataset_to_policy_features
 
+from benchmarks.emulated_policy import untrained_checkpoint
 from benchmarks.toy_tasks import write_lerobot_dataset
-from drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
 from export import bundle as bundle_module
 from export.bundle import export_bundle, reference_actions
 from export.checkpoint import ExportError, load_checkpoint
@@ -27,26 +24,10 @@ from export.parity import Gate
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> tuple[Path, Path]:
     """A DriftPolicy checkpoint saved the way lerobot-train saves one, and its dataset."""
-    torch.manual_seed(0)  # module fixtures run before the per-test seed: fix the weights here
     base = tmp_path_factory.mktemp("export")
     root = base / "dataset"
     write_lerobot_dataset("bimodal", root, n_episodes=3, image_size=32)
-    meta = LeRobotDataset("local/drift_bimodal", root=root).meta
-    feats = dataset_to_policy_features(meta.features)
-    cfg = DriftConfig(
-        input_features={k: f for k, f in feats.items() if f.type is not FeatureType.ACTION},
-        output_features={k: f for k, f in feats.items() if f.type is FeatureType.ACTION},
-        down_dims=(16, 32),
-        spatial_softmax_num_keypoints=8,
-        crop_shape=(28, 28),
-        device="cpu",
-    )
-    ckpt = base / "pretrained_model"
-    policy = DriftPolicy(cfg)
-    policy.save_pretrained(ckpt)
-    pre, post = make_drift_pre_post_processors(cfg, dataset_stats=meta.stats)
-    pre.save_pretrained(ckpt)
-    post.save_pretrained(ckpt)
+    ckpt = untrained_checkpoint(root, "local/drift_bimodal", base / "pretrained_model", crop_shape=(28, 28))
     return ckpt, root
 
 
