@@ -339,12 +339,7 @@ class Runner:
         except (TimeoutError, RuntimeError) as err:  # a stale/stopped camera, or a servo error status
             stale_why = f"observation: {err}"
         except BUS_ERRORS as err:
-            self.bus_failures += 1
-            self.monitor.events["bus_read_error"] += 1
-            if self.bus_failures >= cfg.bus_error_limit:
-                raise SessionFault(
-                    "bus", f"{self.bus_failures} ticks in a row failed to read the arm: {err}"
-                ) from err
+            self._bus_failed(err, "read")
             stale_why = f"bus: {err}"
         stages["obs_read"] = time.perf_counter() - t
         source = t
@@ -393,15 +388,11 @@ class Runner:
         if obs is not None or not stale_why.startswith("bus"):  # a failed bus read: do not write either
             try:
                 self.robot.send_action(as_action(c.action_names, safe))
+            except BUS_ERRORS as err:
+                self._bus_failed(err, "write")
+            else:
                 if self.recorder is not None and self.mode == "teleop" and obs is not None:
                     self.recorder.add(obs, as_action(c.action_names, safe))
-            except BUS_ERRORS as err:
-                self.bus_failures += 1
-                self.monitor.events["bus_write_error"] += 1
-                if self.bus_failures >= cfg.bus_error_limit:
-                    raise SessionFault(
-                        "bus", f"{self.bus_failures} ticks in a row failed to write: {err}"
-                    ) from err
         written = time.perf_counter()
         stages["bus_write"] = written - t
         if from_policy and k in self.source_time:
@@ -409,6 +400,15 @@ class Runner:
         stages["tick"] = written - tick.started
         self.monitor.tick(tick.started - self._t_start, tick.jitter, stages, self.schedule.remaining(k + 1))
         return True
+
+    def _bus_failed(self, err: BaseException, direction: str) -> None:
+        """Count a failed bus read/write; too many ticks in a row end the session."""
+        self.bus_failures += 1
+        self.monitor.events[f"bus_{direction}_error"] += 1
+        if self.bus_failures >= self.cfg.bus_error_limit:
+            raise SessionFault(
+                "bus", f"{self.bus_failures} ticks in a row failed to {direction} the arm: {err}"
+            ) from err
 
     def _merge(self, k: int) -> None:
         result = self.worker.poll()
