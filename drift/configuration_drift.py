@@ -34,6 +34,10 @@ class DriftConfig(PreTrainedConfig):
         vision_backbone, pretrained_backbone_weights, use_group_norm, crop_shape,
         crop_is_random (random crop while training, centre crop in eval),
         spatial_softmax_num_keypoints, use_separate_rgb_encoder_per_camera.
+        vision_backbone_stages: ResNet stages kept (1–4; 4 = Diffusion Policy's encoder).
+            Each stage halves the feature map: on a 96×96 crop stage 4 leaves 3×3 cells for
+            the spatial softmax, on a 64×48 camera 2×2 — too coarse to place a small object.
+            Fewer stages keep a finer grid (stride 8 at 2) and cost fewer FLOPs.
 
     Generator U-Net: down_dims, kernel_size, n_groups, use_film_scale_modulation,
         gradient_checkpointing.
@@ -75,6 +79,7 @@ class DriftConfig(PreTrainedConfig):
     use_group_norm: bool = True
     spatial_softmax_num_keypoints: int = 32
     use_separate_rgb_encoder_per_camera: bool = True
+    vision_backbone_stages: int = 4
 
     # One-step generator (Diffusion Policy's conditional U-Net).
     down_dims: tuple[int, ...] = (256, 512, 1024)
@@ -129,6 +134,12 @@ class DriftConfig(PreTrainedConfig):
             "vision_backbone",
             "a torchvision ResNet name such as 'resnet18'",
             self.vision_backbone,
+        )
+        _require(
+            self.vision_backbone_stages in (1, 2, 3, 4),
+            "vision_backbone_stages",
+            "1, 2, 3 or 4 (ResNet stages kept)",
+            self.vision_backbone_stages,
         )
         _require(
             self.crop_shape is None or (len(self.crop_shape) == 2 and min(self.crop_shape) > 0),

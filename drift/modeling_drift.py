@@ -9,7 +9,11 @@ chunk out. Training uses the drifting objective in :mod:`drift.field`.
 from collections import deque
 
 import torch
-from lerobot.policies.diffusion.modeling_diffusion import DiffusionConditionalUnet1d, DiffusionRgbEncoder
+from lerobot.policies.diffusion.modeling_diffusion import (
+    DiffusionConditionalUnet1d,
+    DiffusionRgbEncoder,
+    SpatialSoftmax,
+)
 from lerobot.policies.pretrained import PreTrainedPolicy
 from lerobot.policies.utils import populate_queues
 from lerobot.utils.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES, OBS_STATE
@@ -28,6 +32,22 @@ def stack_camera_images(batch: dict[str, Tensor], config: DriftConfig) -> dict[s
     return batch
 
 
+def make_rgb_encoder(config: DriftConfig) -> DiffusionRgbEncoder:
+    """LeRobot's ResNet + SpatialSoftmax encoder, cut after ``config.vision_backbone_stages`` stages.
+
+    The backbone is ``conv1, norm, relu, maxpool, layer1..layer4``; keeping fewer layers only
+    changes the feature map the spatial softmax sees, so the pooling is rebuilt for its shape.
+    """
+    encoder = DiffusionRgbEncoder(config)
+    if config.vision_backbone_stages < 4:
+        encoder.backbone = encoder.backbone[: 4 + config.vision_backbone_stages]
+        height, width = config.crop_shape or next(iter(config.image_features.values())).shape[1:]
+        with torch.no_grad():
+            feature_map = encoder.backbone(torch.zeros(1, 3, height, width)).shape[1:]
+        encoder.pool = SpatialSoftmax(feature_map, num_kp=config.spatial_softmax_num_keypoints)
+    return encoder
+
+
 class DriftModel(nn.Module):
     """Observation encoder + one-step generator; knows nothing about queues or processors."""
 
@@ -38,7 +58,7 @@ class DriftModel(nn.Module):
         n_cameras = len(config.image_features)
         if n_cameras:
             n_encoders = n_cameras if config.use_separate_rgb_encoder_per_camera else 1
-            self.rgb_encoder = nn.ModuleList(DiffusionRgbEncoder(config) for _ in range(n_encoders))
+            self.rgb_encoder = nn.ModuleList(make_rgb_encoder(config) for _ in range(n_encoders))
             cond_dim += self.rgb_encoder[0].feature_dim * n_cameras
         if config.env_state_feature:
             cond_dim += config.env_state_feature.shape[0]

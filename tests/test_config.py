@@ -29,6 +29,7 @@ def test_registered_under_drift_with_offline_defaults():
         ("chunk_representation", "flattened", "one of ('flat', 'per_timestep', 'both')"),
         ("noise_scale", -0.5, "≥ 0"),
         ("vision_backbone", "vit_b_16", "ResNet"),
+        ("vision_backbone_stages", 5, "1, 2, 3 or 4"),
         ("crop_shape", (0, 84), "positive"),
         ("kernel_size", 4, "odd"),
         ("n_groups", 3, "divisor"),

@@ -12,6 +12,7 @@ LAYOUTS = {
     "state_2_cameras": dict(cameras=2),
     "state_2_cameras_shared_encoder": dict(cameras=2, use_separate_rgb_encoder_per_camera=False),
     "env_state": dict(env_state=True),
+    "state_1_camera_2_backbone_stages": dict(cameras=1, vision_backbone_stages=2),
 }
 
 
@@ -39,6 +40,18 @@ def test_shapes_for_every_observation_layout(layout, n_obs_steps):
     policy.reset()
     action = policy.select_action(_observation(cfg))
     assert action.shape == (2, ACTION_DIM)
+
+
+def test_fewer_backbone_stages_give_the_spatial_softmax_a_finer_grid():
+    """32×32 images: stride 32 after 4 ResNet stages leaves one cell; after 2 stages, 4×4 cells."""
+    sizes = {}
+    for stages in (4, 2):
+        encoder = DriftPolicy(small_config(cameras=1, vision_backbone_stages=stages)).model.rgb_encoder[0]
+        features = encoder.backbone(torch.zeros(1, 3, 32, 32))
+        assert features.shape[-2:] == ((1, 1) if stages == 4 else (4, 4))
+        assert encoder(torch.rand(2, 3, 32, 32)).shape == (2, encoder.feature_dim)  # pool rebuilt to match
+        sizes[stages] = sum(p.numel() for p in encoder.parameters())
+    assert sizes[2] < sizes[4] / 10  # layer3 and layer4 hold most of ResNet-18's weights
 
 
 def _count_unet_calls(policy):
