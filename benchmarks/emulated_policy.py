@@ -3,17 +3,19 @@ recorded from the emulated arm, an untrained DriftPolicy over those features (it
 the recording), exported. Its actions are not meant to do anything useful; its shapes, rates and
 inference cost are those of a real bundle for that arm."""
 
+import json
 import time
 from pathlib import Path
 
 import torch
 from lerobot.configs.types import FeatureType
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
+from lerobot.policies.factory import get_policy_class, make_policy_config, make_pre_post_processors
 from lerobot.robots.utils import make_robot_from_config
 from lerobot.teleoperators.utils import make_teleoperator_from_config
 from lerobot.utils.feature_utils import dataset_to_policy_features
 
-from drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
+import drift  # noqa: F401  (registers the "drift" policy type with LeRobot's factory)
 from export.bundle import export_bundle
 from robots.emulator import EmulatedRig
 from robots.leader_scripts import sway_within
@@ -50,21 +52,28 @@ def record_teleop_dataset(
     return root
 
 
-def untrained_checkpoint(dataset_root: Path, repo_id: str, ckpt: Path, **config) -> Path:
-    """An untrained small DriftPolicy over the dataset's features, saved as lerobot-train saves one
-    (weights, config, processors with the dataset's statistics). Seeded: the same weights every time."""
+def untrained_checkpoint(
+    dataset_root: Path, repo_id: str, ckpt: Path, policy_type: str = "drift", **config
+) -> Path:
+    """An untrained small policy (DriftPolicy, or e.g. LeRobot's ``diffusion``) over the dataset's
+    features, saved as lerobot-train saves one: weights, config, processors with the dataset's
+    statistics, and the dataset it names in ``train_config.json`` (the part the loaders read).
+    Seeded: the same weights every time."""
     torch.manual_seed(0)
     meta = LeRobotDataset(repo_id, root=dataset_root).meta
     feats = dataset_to_policy_features(meta.features)
-    cfg = DriftConfig(
+    cfg = make_policy_config(
+        policy_type,
         input_features={k: f for k, f in feats.items() if f.type is not FeatureType.ACTION},
         output_features={k: f for k, f in feats.items() if f.type is FeatureType.ACTION},
         **{"down_dims": (16, 32), "spatial_softmax_num_keypoints": 8, "device": "cpu", **config},
     )
-    DriftPolicy(cfg).save_pretrained(ckpt)
-    pre, post = make_drift_pre_post_processors(cfg, dataset_stats=meta.stats)
+    get_policy_class(policy_type)(cfg).save_pretrained(ckpt)
+    pre, post = make_pre_post_processors(cfg, dataset_stats=meta.stats)
     pre.save_pretrained(ckpt)
     post.save_pretrained(ckpt)
+    dataset = {"repo_id": repo_id, "root": str(dataset_root)}
+    (ckpt / "train_config.json").write_text(json.dumps({"dataset": dataset}))
     return ckpt
 
 

@@ -88,7 +88,7 @@ def machine_floor() -> tuple[float, float]:
 @torch.no_grad()
 def measure(size: str, cameras: int, rounds: int, peak: tuple[float, float], int8: bool) -> dict:
     ckpt = synthetic_checkpoint(SIZES[size], cameras)
-    graph = DriftGraph(ckpt).eval()
+    graph = DriftGraph(ckpt)
     feed = random_inputs(ckpt, 1, 1, torch.Generator().manual_seed(0)).feeds[0]
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model.onnx"

@@ -47,7 +47,7 @@ def main(argv=None) -> None:
     feed = random_inputs(ckpt, 1, 1, torch.Generator().manual_seed(0)).feeds[0]
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model.onnx"
-        export_onnx(DriftGraph(ckpt).eval(), feed, model, opset=17)
+        export_onnx(DriftGraph(ckpt), feed, model, opset=17)
         calls = {}
         for threads in (1, 2):
             for spinning in (False, True):

@@ -226,7 +226,7 @@ def export_bundle(
         raise ExportError(f"{out} already exists; pass --force to replace it.")
     ckpt = load_checkpoint(ckpt_path, dataset_root)
     cfg = ckpt.policy.config
-    graph = DriftGraph(ckpt).eval()
+    graph = DriftGraph(ckpt)
     shapes = input_shapes(ckpt, batch)
     gen = torch.Generator().manual_seed(0)
     example = random_inputs(ckpt, batch, 1, gen).feeds[0]

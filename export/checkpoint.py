@@ -1,5 +1,8 @@
 """Load a DriftPolicy checkpoint (a ``lerobot-train`` ``pretrained_model`` folder) for export.
 
+The runtime's torch backend also loads other LeRobot chunking policies (e.g. Diffusion Policy
+baselines) through the same function, with ``policy_types`` widened.
+
 Everything goes through LeRobot's own loaders (config, safetensors weights, processor
 pipelines); every way a checkpoint can be unusable ends in an :class:`ExportError` that says
 what is wrong and what to do.
@@ -24,7 +27,7 @@ class ExportError(Exception):
 @dataclass
 class LoadedCheckpoint:
     path: Path
-    policy: DriftPolicy
+    policy: DriftPolicy  # or another LeRobot PreTrainedPolicy when policy_types allows it
     preprocessor: PolicyProcessorPipeline
     postprocessor: PolicyProcessorPipeline
     normalizer: NormalizerProcessorStep
@@ -43,9 +46,12 @@ def _step(pipeline, cls, what: str, path: Path):
     raise ExportError(f"{path}: the saved {what} has no {cls.__name__}; was it trained with lerobot-train?")
 
 
-def load_checkpoint(path: Path, dataset_root: Path | None = None) -> LoadedCheckpoint:
+def load_checkpoint(
+    path: Path, dataset_root: Path | None = None, policy_types: tuple[str, ...] = ("drift",)
+) -> LoadedCheckpoint:
     """Load policy, processors and the dataset facts the bundle needs (fps, motor names)."""
-    from lerobot.policies.factory import make_pre_post_processors
+    from lerobot.configs import PreTrainedConfig
+    from lerobot.policies.factory import get_policy_class, make_pre_post_processors
 
     path = Path(path)
     config_file = path / "config.json"
@@ -59,15 +65,19 @@ def load_checkpoint(path: Path, dataset_root: Path | None = None) -> LoadedCheck
         policy_type = json.loads(config_file.read_text()).get("type")
     except json.JSONDecodeError as err:
         raise ExportError(f"{config_file} is not valid JSON ({err}); the checkpoint is corrupt.") from err
-    if policy_type != "drift":
+    if policy_type not in policy_types:
         raise ExportError(
-            f"{path} holds a '{policy_type}' policy; drift-export only exports 'drift' checkpoints."
+            f"{path} holds a '{policy_type}' policy; only {' / '.join(policy_types)} checkpoints are accepted here."
         )
     if not (path / "model.safetensors").is_file():
         raise ExportError(f"{path} has no model.safetensors; the checkpoint is incomplete.")
     try:
-        config = DriftConfig.from_pretrained(path)
-        policy = DriftPolicy.from_pretrained(path, config=config).eval()
+        if policy_type == "drift":
+            config = DriftConfig.from_pretrained(path)
+            policy = DriftPolicy.from_pretrained(path, config=config).eval()
+        else:
+            config = PreTrainedConfig.from_pretrained(path)
+            policy = get_policy_class(policy_type).from_pretrained(path, config=config).eval()
         pre, post = make_pre_post_processors(config, pretrained_path=str(path))
     except (ValueError, ParsingError) as err:
         cause = err.__cause__ or err  # draccus wraps DriftConfig's own ValueError

@@ -73,6 +73,7 @@ class DriftGraph(nn.Module):
                 encoder.center_crop = StaticCenterCrop(in_hw, tuple(cfg.crop_shape))
         self.camera_keys = list(cfg.image_features)
         self.has_env_state = cfg.env_state_feature is not None
+        self.eval()  # an inference graph only: forward refuses training mode
 
     def forward(self, *inputs: Tensor) -> Tensor:
         assert not self.training and not any(m.training for m in self.policy.modules()), "export needs eval()"

@@ -6,7 +6,9 @@ runtime therefore needs neither LeRobot's processors nor torch for the ONNX Runt
 
 - ``ort``: the bundle's ``model.onnx`` in ONNX Runtime (CPU, or the CUDA / TensorRT execution
   providers when onnxruntime-gpu provides them).
-- ``torch``: a checkpoint not yet exported, run as the same ``DriftGraph`` the exporter traces.
+- ``torch``: a checkpoint not yet exported, run as the same ``DriftGraph`` the exporter traces;
+  a LeRobot ``diffusion`` checkpoint runs through its own processors and ``predict_action_chunk``
+  (the iterative baseline the benchmarks compare against, on the same runtime).
 - ``tensorrt`` (native engines) is not built yet (issue 4); asking for it is a clear error.
 """
 
@@ -18,12 +20,6 @@ from typing import Protocol
 import numpy as np
 
 from export.manifest import MODEL_FILE, BundleManifest
-
-ORT_PROVIDERS = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-}
 
 
 class BackendError(Exception):
@@ -73,19 +69,14 @@ class Backend(Protocol):
 
 class OrtBackend:
     def __init__(self, bundle: Path, provider: str = "cpu", threads: int | None = None):
-        import onnxruntime as ort
-
-        from export.onnxrt import create_session
+        from export.onnxrt import ProviderError, provider_session
 
         manifest = BundleManifest.load(bundle)
         self.contract = PolicyContract.from_manifest(manifest)
-        wanted = ORT_PROVIDERS[provider]
-        if wanted not in ort.get_available_providers():
-            raise BackendError(
-                f"ONNX Runtime here has no {wanted} (available: {', '.join(ort.get_available_providers())}); "
-                "install onnxruntime-gpu with a matching CUDA/TensorRT, or use --ort-provider cpu."
-            )
-        self.session = create_session(Path(bundle) / MODEL_FILE, threads=threads, providers=[wanted])
+        try:
+            self.session = provider_session(Path(bundle) / MODEL_FILE, provider, threads)
+        except ProviderError as err:
+            raise BackendError(f"{err} (drift-run: --ort-provider)") from err
         self.name = f"onnxruntime-{provider}"
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -102,10 +93,10 @@ class TorchBackend:
         if threads:
             torch.set_num_threads(threads)
         try:
-            ckpt = load_checkpoint(checkpoint)
+            ckpt = load_checkpoint(checkpoint, policy_types=("drift", "diffusion"))
         except ExportError as err:
             raise BackendError(str(err)) from err
-        self._graph = DriftGraph(ckpt)
+        self._graph = DriftGraph(ckpt) if ckpt.policy.config.type == "drift" else _LeRobotChunk(ckpt)
         self._names = input_names(ckpt)
         self._torch = torch
         cfg = ckpt.policy.config
@@ -132,6 +123,26 @@ class TorchBackend:
         with self._torch.inference_mode():
             out = self._graph(*(self._torch.from_numpy(feeds[n]) for n in self._names))
         return out[0].numpy()
+
+
+class _LeRobotChunk:
+    """The graph contract computed by a LeRobot policy's own pre/post-processors (no export path)."""
+
+    def __init__(self, ckpt):
+        from export.graph import NOISE, input_names
+
+        self._noise = NOISE
+        self._ckpt = ckpt
+        self._names = input_names(ckpt)
+
+    def __call__(self, *inputs):
+        batch = dict(zip(self._names, inputs, strict=True))
+        noise = batch.pop(self._noise)
+        batch = {k: v.float() / 255 if k.startswith("observation.images.") else v for k, v in batch.items()}
+        policy = self._ckpt.policy
+        policy.reset()  # empty queues: predict_action_chunk uses the [B, n_obs_steps, ...] batch as given
+        chunk = policy.predict_action_chunk(self._ckpt.preprocessor(batch), noise=noise)
+        return self._ckpt.postprocessor(chunk)
 
 
 def make_backend(

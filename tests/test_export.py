@@ -17,7 +17,7 @@ from export.checkpoint import ExportError, load_checkpoint
 from export.cli import main as cli
 from export.graph import DriftGraph
 from export.manifest import MODEL_FILE, BundleError, BundleManifest
-from export.onnxrt import create_session, run
+from export.onnxrt import ORT_PROVIDERS, create_session, run
 from export.parity import Gate
 
 
@@ -82,6 +82,20 @@ def test_verify_passes_and_a_modified_file_is_refused(exported, tmp_path):
     assert cli(["--verify", str(copy)]) == 2
 
 
+@pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
+def test_verify_on_a_gpu_provider_runs_there_or_says_why_not(exported, provider, capsys):
+    """On a machine whose onnxruntime has the provider this is the real GPU check (accelerator
+    gate); elsewhere it must refuse clearly instead of silently verifying on the CPU."""
+    import onnxruntime as ort
+
+    code = cli(["--verify", str(exported), "--backend", provider])
+    out = capsys.readouterr()
+    if ORT_PROVIDERS[provider] in ort.get_available_providers():
+        assert code == 0 and f"PASS: {exported} on onnxruntime-{provider}-fp32" in out.out
+    else:
+        assert code == 2 and f"has no {ORT_PROVIDERS[provider]}" in out.err
+
+
 def test_a_broken_export_is_refused_and_nothing_is_written(checkpoint, tmp_path, monkeypatch):
     class Broken(DriftGraph):
         def forward(self, *inputs):
@@ -106,7 +120,7 @@ def test_existing_bundle_is_not_overwritten_without_force(checkpoint, exported, 
         ("missing_dir", "does not exist"),
         ("no_config", "has no config.json"),
         ("corrupt_config", "not valid JSON"),
-        ("other_policy", "only exports 'drift'"),
+        ("other_policy", "only drift checkpoints are accepted"),
         ("no_weights", "no model.safetensors"),
         ("corrupt_weights", "could not load the checkpoint"),
         ("bad_value", "DriftConfig.num_samples_per_obs"),

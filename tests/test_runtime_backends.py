@@ -1,0 +1,74 @@
+"""drift-run's backends compute one contract: the torch backend (a checkpoint not yet exported)
+matches the bundle in ONNX Runtime, a LeRobot Diffusion Policy checkpoint runs as LeRobot's own
+``select_action`` would run it, and other policy types are refused with a clear message."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.emulated_policy import untrained_checkpoint
+from export.manifest import GOLDEN_FILE
+from runtime.backends import BackendError, make_backend
+
+
+def _golden_feeds(bundle: Path, index: int) -> dict[str, np.ndarray]:
+    golden = np.load(bundle / GOLDEN_FILE)
+    return {k.removeprefix("input."): golden[k][index] for k in golden.files if k.startswith("input.")}
+
+
+def test_torch_backend_computes_what_the_bundle_computes(so100_policy):
+    ckpt, bundle = so100_policy
+    ort_backend = make_backend("ort", bundle, None)
+    torch_backend = make_backend("torch", bundle, ckpt)  # checked against the bundle's contract
+    assert torch_backend.contract == ort_backend.contract
+    for i in range(3):
+        feeds = _golden_feeds(bundle, i)
+        np.testing.assert_allclose(torch_backend.infer(feeds), ort_backend.infer(feeds), atol=1e-3)
+
+
+def test_a_diffusion_checkpoint_runs_as_lerobot_runs_it(so100_policy, tmp_path):
+    """Same observation, same noise: the backend's chunk is the n_action_steps actions LeRobot's
+    online path (``select_action`` through the saved processors) executes."""
+    from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
+    from lerobot.policies.factory import make_pre_post_processors
+
+    ckpt, bundle = so100_policy
+    dataset = json.loads((ckpt / "train_config.json").read_text())["dataset"]
+    dp = untrained_checkpoint(
+        Path(dataset["root"]),
+        dataset["repo_id"],
+        tmp_path / "diffusion",
+        policy_type="diffusion",
+        crop_shape=None,
+        pretrained_backbone_weights=None,  # offline: DP's default would download ImageNet weights
+        noise_scheduler_type="DDIM",  # deterministic given the noise (DDPM draws fresh noise each step)
+        num_inference_steps=3,
+        horizon=16,
+        n_action_steps=8,
+    )
+    backend = make_backend("torch", None, dp)
+    assert backend.contract.cameras == {"front": (48, 64)} and backend.contract.n_action_steps == 8
+
+    feeds = _golden_feeds(bundle, 0)
+    for key in ("observation.state", "observation.images.front"):  # one frame, repeated: a fresh queue
+        feeds[key] = np.repeat(feeds[key][:, -1:], 2, axis=1)
+    chunk = backend.infer(feeds)
+
+    policy = DiffusionPolicy.from_pretrained(dp).eval()
+    pre, post = make_pre_post_processors(policy.config, pretrained_path=str(dp))
+    frame = {
+        "observation.state": torch.from_numpy(feeds["observation.state"][:, -1]),
+        "observation.images.front": torch.from_numpy(feeds["observation.images.front"][:, -1]).float() / 255,
+    }
+    noise = torch.from_numpy(feeds["noise"])
+    expected = [post(policy.select_action(pre(frame), noise=noise))[0].numpy() for _ in range(8)]
+    np.testing.assert_allclose(chunk, np.stack(expected), atol=1e-4)
+
+
+def test_other_policy_types_are_refused_clearly(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"type": "act"}))
+    with pytest.raises(BackendError, match="holds a 'act' policy; only drift / diffusion"):
+        make_backend("torch", None, tmp_path)
