@@ -13,7 +13,7 @@ from rich.table import Table
 from .bundle import DEFAULT_OPSET, export_bundle
 from .checkpoint import ExportError
 from .manifest import BundleError, BundleManifest
-from .onnxrt import create_session, run
+from .onnxrt import ORT_PROVIDERS, ProviderError, create_session, run
 from .verify import verify_bundle
 
 
@@ -79,11 +79,17 @@ def main(argv=None) -> int:
     parser.add_argument("--force", action="store_true", help="replace an existing bundle")
     parser.add_argument("--int8", action="store_true", help="also write an INT8 (CPU) graph, gated like FP32")
     parser.add_argument("--verify", type=Path, metavar="BUNDLE", help="re-check a bundle on this machine")
+    parser.add_argument(
+        "--backend",
+        choices=sorted(ORT_PROVIDERS),
+        default="cpu",
+        help="ONNX Runtime execution provider for --verify (default cpu)",
+    )
     args = parser.parse_args(argv)
     logging.getLogger().setLevel(logging.WARNING)
     try:
         if args.verify:
-            results = verify_bundle(args.verify)
+            results = verify_bundle(args.verify, args.backend)
             for backend, figures, passed in results:
                 print(
                     f"{'PASS' if passed else 'FAIL'}: {args.verify} on {backend}: max |Δ| {figures.max_abs:.2e} "
@@ -102,7 +108,7 @@ def main(argv=None) -> int:
         )
         _summary(out, manifest, f"bundle written: {out}")
         return 0
-    except (ExportError, BundleError) as err:
+    except (ExportError, BundleError, ProviderError) as err:
         print(f"drift-export: error: {err}", file=sys.stderr)
         return 2
 

@@ -33,6 +33,37 @@ def create_session(
     return ort.InferenceSession(str(model), opts, providers=providers or ["CPUExecutionProvider"])
 
 
+ORT_PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+class ProviderError(Exception):
+    """The execution provider asked for cannot run here; the message says why and what to do."""
+
+
+def provider_session(model: Path, provider: str, threads: int | None = None) -> ort.InferenceSession:
+    """A session on exactly ``provider`` (cpu / cuda / tensorrt). ONNX Runtime silently falls back
+    to the CPU when a GPU provider fails to load (missing CUDA/cuDNN/TensorRT libraries); that
+    fallback is refused here, since timings and parity would describe another backend."""
+    wanted = ORT_PROVIDERS[provider]
+    available = ort.get_available_providers()
+    if wanted not in available:
+        raise ProviderError(
+            f"ONNX Runtime here has no {wanted} (available: {', '.join(available)}); install "
+            "onnxruntime-gpu built for this machine's CUDA/TensorRT, or use the cpu provider."
+        )
+    session = create_session(model, threads=threads, providers=[wanted])
+    if session.get_providers()[0] != wanted:
+        raise ProviderError(
+            f"ONNX Runtime could not start {wanted} (it fell back to {session.get_providers()[0]}); "
+            "check that the CUDA / cuDNN / TensorRT libraries it needs are on the library path."
+        )
+    return session
+
+
 def run(session: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> np.ndarray:
     """The single output of a bundle graph for one feed dict."""
     return session.run(None, feeds)[0]

@@ -19,6 +19,8 @@ class Gate:
 FP32_GATE = Gate(max_abs=1e-4, min_cosine=0.99999)
 # INT8 (opt-in, CPU): 2.5 % of the normalized range at worst, direction kept to 0.999 cosine.
 INT8_GATE = Gate(max_abs=5e-2, min_cosine=0.999)
+# FP16 / TensorRT / GPU execution providers (issue 4's gate): cosine ≥ 0.999, max |Δ| ≤ 1e-2.
+ACCELERATOR_GATE = Gate(max_abs=1e-2, min_cosine=0.999)
 GATES = {"onnxruntime-cpu-fp32": FP32_GATE, "onnxruntime-cpu-int8": INT8_GATE}
 
 

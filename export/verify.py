@@ -5,14 +5,16 @@ from pathlib import Path
 import numpy as np
 
 from .manifest import GOLDEN_FILE, BundleManifest
-from .onnxrt import create_session, run
-from .parity import GATES, ParityFigures, compare, to_normalized
+from .onnxrt import provider_session, run
+from .parity import ACCELERATOR_GATE, GATES, ParityFigures, compare, to_normalized
 
 
-def verify_bundle(bundle: Path) -> list[tuple[str, ParityFigures, bool]]:
-    """Digests, then each graph of the bundle on the golden set against the stored reference.
+def verify_bundle(bundle: Path, provider: str = "cpu") -> list[tuple[str, ParityFigures, bool]]:
+    """Digests, then each graph of the bundle on the golden set against the stored reference,
+    in ONNX Runtime with ``provider`` (cpu / cuda / tensorrt).
 
-    Returns (backend, figures, passed) per graph, judged by the gate it was exported under.
+    Returns (backend, figures, passed) per graph: on the CPU judged by the gate it was exported
+    under; on a GPU provider by the accelerator gate (other kernels, TF32 convolutions).
     """
     manifest = BundleManifest.load(bundle)
     golden = np.load(Path(bundle) / GOLDEN_FILE)
@@ -21,12 +23,18 @@ def verify_bundle(bundle: Path) -> list[tuple[str, ParityFigures, bool]]:
     offset = golden["action_offset"] if "action_offset" in golden.files else np.zeros_like(scale)
     results = []
     for report in manifest.parity:
-        session = create_session(Path(bundle) / report.model)
+        if provider != "cpu" and report.backend.endswith("int8"):
+            continue  # the INT8 graph is a CPU graph (QDQ for MLAS)
+        session = provider_session(Path(bundle) / report.model, provider)
         figures = ParityFigures()
         for i in range(len(golden["expected"])):
             out = run(session, {name: golden[f"input.{name}"][i] for name in names})
             expected = golden["expected"][i]
             normalized = compare(to_normalized(out, offset, scale), to_normalized(expected, offset, scale))
             figures.add(normalized, robot_abs=float(np.abs(out - expected).max()))
-        results.append((report.backend, figures, GATES[report.backend].passes(figures)))
+        if provider == "cpu":
+            results.append((report.backend, figures, GATES[report.backend].passes(figures)))
+        else:
+            backend = report.backend.replace("onnxruntime-cpu", f"onnxruntime-{provider}")
+            results.append((backend, figures, ACCELERATOR_GATE.passes(figures)))
     return results

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from export.manifest import GOLDEN_FILE, BundleError
+from export.onnxrt import ORT_PROVIDERS
 
 from .backends import BackendError, make_backend
 from .config import ConfigError, RunConfig
@@ -36,7 +37,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", type=Path, help="a drift-export bundle")
     p.add_argument("--policy", type=Path, help="a checkpoint (pretrained_model/) for --backend torch")
     p.add_argument("--backend", choices=["ort", "torch", "tensorrt"])
-    p.add_argument("--ort-provider", choices=["cpu", "cuda", "tensorrt"])
+    p.add_argument("--ort-provider", choices=sorted(ORT_PROVIDERS))
     p.add_argument("--inference-threads", type=int)
     p.add_argument(
         "--camera", action="append", metavar="NAME=SPEC", help="opencv:INDEX_OR_PATH or zmq:HOST:PORT[/NAME]"
