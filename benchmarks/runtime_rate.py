@@ -49,7 +49,7 @@ def write_intervals(times: list[float], fps: float) -> dict:
     }
 
 
-def run_drift(bundle: Path, fps: int, seconds: float, work: Path) -> dict:
+def run_drift(bundle: Path, fps: int, seconds: float, work: Path, **options) -> dict:
     with EmulatedRig.start("so100", work / f"drift_rig_{fps}", cameras=[CAMERA]) as rig:
         cfg = RunConfig.for_rig(
             rig,
@@ -58,6 +58,7 @@ def run_drift(bundle: Path, fps: int, seconds: float, work: Path) -> dict:
             duration_s=seconds,
             report_dir=work / f"drift_report_{fps}",
             status=False,
+            **options,
         )
         report = Runner(cfg).run()
         emulator = write_intervals(rig.sync_write_times()[1:-1], fps)  # drop connect/shutdown writes
@@ -105,6 +106,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--rates", type=int, nargs="*", default=[30, 100])
     parser.add_argument("--compare-rollout", action="store_true")
+    parser.add_argument(
+        "--nice", type=int, nargs="+", default=[10], help="background_nice values, run side by side per rate"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="alternations of the --nice values")
     parser.add_argument("--out", type=Path, default=Path("outputs/runtime_rate.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="drift-rate-"))
@@ -137,19 +142,29 @@ def main() -> None:
             )
         console.print(table)
     else:
-        table = Table(title=f"drift-run on the emulated so100, {args.seconds:g} s per rate")
-        cols = ("fps", "ticks", "missed", "jitter p50/p99/max ms", "e2e p50/p99 ms", "inference p50/p99 ms")
+        table = Table(title=f"drift-run on the emulated so100, {args.seconds:g} s per run")
+        cols = (
+            "fps",
+            "nice",
+            "ticks",
+            "missed",
+            "jitter p50/p99/max ms",
+            "e2e p50/p99 ms",
+            "inference p50/p99 ms",
+        )
         for col in (*cols, "emulator |jitter| p99 ms", "slow ticks"):
             table.add_column(col, justify="right")
-        for fps in args.rates:
+        runs = [(fps, nice, k) for fps in args.rates for k in range(args.rounds) for nice in args.nice]
+        for fps, nice, k in runs:
             policy_fps = 30 if fps % 30 == 0 else 50
             _, bundle = policy_for(policy_fps, work)
-            r = run_drift(bundle, fps, args.seconds, work)
-            results[f"{fps} Hz"] = r
+            r = run_drift(bundle, fps, args.seconds, work, background_nice=nice)
+            results[f"{fps} Hz, nice {nice}" + (f" #{k + 1}" if args.rounds > 1 else "")] = r
             rep, e = r["report"], r["emulator"]
             j, l2, inf = rep["jitter_ms"], rep["e2e_latency_ms"], rep["inference_ms"]
             table.add_row(
                 str(fps),
+                str(nice),
                 str(rep["ticks"]),
                 str(rep["missed_ticks"]),
                 f"{j['p50']:.3f} / {j['p99']:.3f} / {j['max']:.2f}",

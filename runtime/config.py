@@ -55,6 +55,9 @@ class RunConfig(BaseModel):
     record_dir: Path | None = Field(None, description="record teleoperated phases here as a LeRobot dataset")
     record_repo_id: str = Field("local/drift_teleop", description="repo id of the recorded dataset")
     spin_ms: float = Field(2.0, ge=0, le=20, description="spin (not sleep) this long before each deadline")
+    background_nice: int = Field(
+        10, ge=0, le=19, description="nice increment for the other threads (inference, cameras); 0 = off"
+    )
     seed: int = 0
     status: bool = Field(True, description="live one-line status in the terminal")
 

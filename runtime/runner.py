@@ -30,6 +30,7 @@ from runtime.clock import TickClock
 from runtime.config import ConfigError, RunConfig, camera_config
 from runtime.monitor import LatencyMonitor, summary_table
 from runtime.observation import ObservationHistory
+from runtime.priority import favour_current_thread
 from runtime.recording import as_action
 from runtime.safety import SafetyFilter, SafetyLimits
 from runtime.triggers import Triggers
@@ -284,6 +285,7 @@ class Runner:
         # The camera threads decode JPEG/JSON holding the GIL; with Python's default 5 ms switch
         # interval the tick thread could wait that long for it mid-tick.
         sys.setswitchinterval(GIL_SWITCH_S)
+        self.priority = favour_current_thread(cfg.background_nice)
         self._t_start = time.perf_counter()
         self.recorder = None
         if cfg.record_dir is not None:
@@ -570,6 +572,7 @@ class Runner:
             "backend": getattr(self.backend, "name", None),
             "policy_fps": c.fps if c else None,
             "loop_multiple": getattr(self, "multiple", None),
+            "priority": getattr(self, "priority", None),
             "config": self.cfg.model_dump(mode="json"),
         }
 
