@@ -20,7 +20,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.lerobot_train import train_drift
+from benchmarks.lerobot_train import train_policy
 from benchmarks.toy_tasks import eval_states, score, write_lerobot_dataset
 
 TASK = "obstacle"
@@ -98,7 +98,8 @@ def main(argv=None) -> None:
         shutil.rmtree(args.out)
     t0 = time.perf_counter()
     record(args.out / "dataset", args.episodes)
-    ckpt = train_drift(
+    ckpt = train_policy(
+        "drift",
         args.out / "dataset",
         f"local/drift_{TASK}",
         args.out / "train",

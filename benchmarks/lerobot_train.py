@@ -1,4 +1,4 @@
-"""``lerobot-train --policy.type=drift`` as the demos call it (CPU, offline), reusing a finished run."""
+"""``lerobot-train`` as the demos and benchmarks call it (CPU, offline), reusing a finished run."""
 
 import os
 import subprocess
@@ -6,20 +6,27 @@ import sys
 from pathlib import Path
 
 
-def train_drift(
-    dataset: Path, repo_id: str, run_dir: Path, steps: int, batch_size: int, *policy_args: str
+def train_policy(
+    policy_type: str,
+    dataset: Path,
+    repo_id: str,
+    run_dir: Path,
+    steps: int,
+    batch_size: int,
+    *policy_args: str,
 ) -> Path:
-    """The checkpoint (``pretrained_model/``) of a DriftPolicy trained by LeRobot's own trainer."""
+    """The checkpoint (``pretrained_model/``) of a ``policy_type`` policy trained by LeRobot's own trainer."""
     ckpt = run_dir / "checkpoints" / "last" / "pretrained_model"
     if ckpt.exists():
         print(f"train: reusing {ckpt}")
         return ckpt
     cmd = [
         str(Path(sys.executable).parent / "lerobot-train"),
-        "--policy.type=drift",
+        f"--policy.type={policy_type}",
         f"--dataset.repo_id={repo_id}",
         f"--dataset.root={dataset}",
         "--policy.device=cpu",
+        "--policy.push_to_hub=false",
         *policy_args,
         f"--batch_size={batch_size}",
         f"--steps={steps}",

@@ -58,6 +58,15 @@ def outcome(angles: dict[str, float], targets) -> str:
     return "miss"
 
 
+def between(angles: dict[str, float], targets) -> bool:
+    """A miss with the tip left-right between the targets: the mode-averaging failure. The two
+    reaches mirror each other, so their average in joint space is near the upright rest pose —
+    a policy that averages the modes stays (or drifts back) up there, between the targets."""
+    x, _ = tip(angles)
+    left, right = sorted(targets, key=lambda t: t.x)
+    return outcome(angles, targets) == "miss" and left.x < x < right.x
+
+
 def ticks_for(angles: dict[str, float], calibration: dict[str, dict]) -> list[float]:
     """Present-position ticks per servo (ID order) for joint angles (radians from mid-range)."""
     cals = sorted(calibration.items(), key=lambda kv: kv[1]["id"])

@@ -6,7 +6,15 @@ import pytest
 from robots.calibration import default_calibration
 from robots.kinematics import tip
 from robots.scene import joint_angles
-from robots.tasks import TOLERANCE, operator_motion, outcome, sample_targets, scene_objects, ticks_for
+from robots.tasks import (
+    TOLERANCE,
+    between,
+    operator_motion,
+    outcome,
+    sample_targets,
+    scene_objects,
+    ticks_for,
+)
 
 IDS = {"shoulder_pan": 1, "shoulder_lift": 2, "elbow_flex": 3, "wrist_flex": 4, "wrist_roll": 5, "gripper": 6}
 CAL = default_calibration("so100", IDS)
@@ -29,6 +37,10 @@ def test_outcome_is_read_from_the_joints():
     assert outcome({}, targets) == "miss"  # resting straight up: between the targets, above them
     halfway = {j: 0.5 * (targets[0].angles[j] + targets[1].angles[j]) for j in targets[0].angles}
     assert outcome(halfway, targets) == "miss"
+    assert between(halfway, targets) and between({}, targets)  # the mode average is upright
+    assert not between(targets[0].angles, targets)  # reached: not a miss
+    beyond = {"shoulder_lift": 1.2, "elbow_flex": 0.6}  # tip out past the left target
+    assert tip(beyond)[0] < targets[0].x and not between(beyond, targets)
 
 
 def test_operator_motion_goes_from_start_to_goal_in_calibrated_ticks():

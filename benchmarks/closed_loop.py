@@ -1,0 +1,161 @@
+"""Closed loop on the emulated SO-100 two-target reach: DriftPolicy vs Diffusion Policy vs regression.
+
+Same dataset (``make demo``'s recording, or recorded here the same way), same ``lerobot-train``
+recipe and step budget, same emulated arm, same runtime (``drift-run``, teleop-first, the policy
+engaged per episode as in the demo). Rows:
+
+- ``drift``: DriftPolicy, one network call per chunk, its ONNX Runtime bundle;
+- ``dp100``: LeRobot's DiffusionPolicy (DDPM, 100 denoising steps), PyTorch (``--backend torch``);
+- ``dp10``: the same DP checkpoint sampled with DDIM in 10 steps;
+- ``regression``: the drift network trained with G = 1 (every sample pulled to its expert chunk:
+  regression to the conditional mean) and run with noise_scale 0 — deterministic.
+
+Diffusion Policy keeps LeRobot's encoder (four ResNet stages); DriftPolicy uses two (its
+``vision_backbone_stages`` option, the demo's recipe), so the drift/DP gap mixes the objective
+with the encoder; the regression row has drift's encoder and isolates the objective.
+
+Per row: success, left/right split, misses and how many stopped between the targets
+(``robots.tasks.between``), inference time per chunk, missed ticks. Results go to
+``OUT/closed_loop.json``; artifacts of each row stay in ``OUT/<row>/`` and are reused.
+"""
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.arm_demo import BATCH_SIZE, DRIFT_ARGS, REPO_ID, TRAIN_ARGS, evaluate, export, record
+from benchmarks.lerobot_train import train_policy
+
+DP_ARGS = (
+    "--policy.crop_shape=null",  # the 64×48 camera is smaller than DP's default 84×84 crop
+    "--policy.pretrained_backbone_weights=null",  # offline: no ImageNet download
+    "--policy.use_group_norm=true",
+    "--policy.num_inference_steps=100",
+)
+
+
+def sampler_variant(ckpt: Path, out: Path, scheduler: str, steps: int) -> Path:
+    """The same DP weights sampled differently: a checkpoint folder whose config names another
+    noise scheduler / step count (training is scheduler-independent; the betas are shared)."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for item in ckpt.iterdir():
+        if item.name != "config.json":
+            (out / item.name).symlink_to(item.resolve())
+    config = json.loads((ckpt / "config.json").read_text())
+    config.update(noise_scheduler_type=scheduler, num_inference_steps=steps)
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    return out
+
+
+def prepare(row: str, dataset: Path, out: Path, steps: int) -> dict:
+    """Train (or reuse) the row's policy; the RunConfig fields that run it."""
+    if row == "drift":
+        ckpt = train_policy(
+            "drift", dataset, REPO_ID, out / "drift", steps, BATCH_SIZE, *TRAIN_ARGS, *DRIFT_ARGS
+        )
+        export(ckpt, dataset, out / "drift" / "bundle")
+        return {"bundle": out / "drift" / "bundle"}
+    if row == "regression":
+        ckpt = train_policy(
+            "drift",
+            dataset,
+            REPO_ID,
+            out / "regression",
+            steps,
+            BATCH_SIZE,
+            *TRAIN_ARGS,
+            *DRIFT_ARGS,
+            "--policy.num_samples_per_obs=1",
+            "--policy.noise_scale=0",
+        )
+        export(ckpt, dataset, out / "regression" / "bundle")
+        return {"bundle": out / "regression" / "bundle"}
+    ckpt = train_policy("diffusion", dataset, REPO_ID, out / "dp", steps, BATCH_SIZE, *TRAIN_ARGS, *DP_ARGS)
+    if row == "dp10":
+        ckpt = sampler_variant(ckpt, out / "dp" / "pretrained_model_ddim10", "DDIM", 10)
+    return {"backend": "torch", "policy": ckpt}
+
+
+ROWS = ("drift", "dp100", "dp10", "regression")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=Path("outputs/closed_loop"))
+    parser.add_argument("--dataset", type=Path, default=Path("outputs/arm_demo/dataset"))
+    parser.add_argument(
+        "--demos", type=int, default=40, help="demonstrations, if the dataset is recorded here"
+    )
+    parser.add_argument("--steps", type=int, default=1500, help="lerobot-train steps, every row")
+    parser.add_argument("--episodes", type=int, default=50, help="closed-loop episodes per row")
+    parser.add_argument("--episode-s", type=float, default=4.0)
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    record(args.dataset, args.demos, args.out / "record_rig", args.seed)
+
+    results_file = args.out / "closed_loop.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    for row in args.rows:
+        policy = prepare(row, args.dataset, args.out, args.steps)
+        run_dir = args.out / row / "run"
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
+        counts, report = evaluate(run_dir, args.episodes, args.seed, args.episode_s, **policy)
+        results[row] = {
+            "outcomes": counts,
+            "episodes": counts["left"] + counts["right"] + counts["miss"],
+            "inference_ms": report.get("inference_ms", {}),
+            "missed_ticks": report.get("missed_ticks"),
+            "ticks": report.get("ticks"),
+            "steps": args.steps,
+            "dataset": str(args.dataset),
+        }
+        results_file.write_text(json.dumps(results, indent=2))
+    print_table(results)
+    print(f"results: {results_file.resolve()}")
+
+
+def print_table(results: dict) -> None:
+    table = Table(title="Closed loop, emulated SO-100 two-target reach (same data, same training budget)")
+    for col in (
+        "policy",
+        "episodes",
+        "success",
+        "left / right",
+        "between",
+        "other miss",
+        "chunk p50 / p99 ms",
+    ):
+        table.add_column(col, justify="right")
+    table.add_column("× drift time", justify="right")
+    table.add_column("missed ticks", justify="right")
+    drift_ms = results.get("drift", {}).get("inference_ms", {}).get("p50")
+    for row, r in results.items():
+        c, n, inf = r["outcomes"], max(r["episodes"], 1), r["inference_ms"]
+        table.add_row(
+            row,
+            str(r["episodes"]),
+            f"{(c['left'] + c['right']) / n:.0%}",
+            f"{c['left']} / {c['right']}",
+            f"{c['between'] / n:.0%}",
+            str(c["miss"] - c["between"]),
+            f"{inf.get('p50', float('nan')):.1f} / {inf.get('p99', float('nan')):.1f}",
+            f"{inf['p50'] / drift_ms:.0f}×" if drift_ms and "p50" in inf else "-",
+            str(r["missed_ticks"]),
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
