@@ -4,7 +4,7 @@ OUT ?= outputs/arm_demo
 export HF_HUB_OFFLINE := 1
 export WANDB_MODE := disabled
 
-.PHONY: setup demo demo-toy test test-fast lint bench-multimodal bench-latency bench-emulator
+.PHONY: setup demo demo-toy test test-fast lint bench-multimodal bench-latency bench-emulator bench-closed-loop
 
 setup:
 	@bash .ci/setup-env.sh
@@ -33,3 +33,6 @@ bench-latency: setup
 
 bench-emulator: setup
 	$(PY) -m benchmarks.emulator_roundtrip --rounds 5000 --out outputs/emulator_roundtrip.json
+
+bench-closed-loop: setup
+	$(PY) -m benchmarks.closed_loop --out outputs/closed_loop --dataset outputs/closed_loop/dataset --demos 60 --steps 2000 --episodes 50

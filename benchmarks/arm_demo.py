@@ -201,7 +201,7 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/arm_demo"))
     parser.add_argument("--episodes", type=int, default=40, help="demonstrations to record")
-    parser.add_argument("--steps", type=int, default=1500, help="lerobot-train steps")
+    parser.add_argument("--steps", type=int, default=1200, help="lerobot-train steps")
     parser.add_argument("--eval-episodes", type=int, default=10, help="autonomous episodes in drift-run")
     parser.add_argument("--episode-s", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
