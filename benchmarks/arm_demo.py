@@ -250,7 +250,9 @@ def main(argv=None) -> None:
         from runtime.runner import print_summary
 
         print_summary(report)
-    (args.out / "summary.json").write_text(json.dumps({"outcomes": counts, "episodes": done}, indent=2))
+    outcomes = {k: counts[k] for k in ("left", "right", "miss")}
+    summary = {"outcomes": outcomes, "between": counts["between"], "episodes": done}
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
         f"artifacts: {args.out.resolve()} (dataset/, train/checkpoints/last/pretrained_model, bundle/, "
         f"run/report/report.json, run/report/latency.png)"

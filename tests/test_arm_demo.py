@@ -29,3 +29,4 @@ def test_short_chain_produces_every_artifact(tmp_path):
     assert (out / "run/report/latency.png").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["episodes"] == 2 and sum(summary["outcomes"].values()) == 2
+    assert 0 <= summary["between"] <= summary["outcomes"]["miss"]

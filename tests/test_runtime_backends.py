@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.closed_loop import sampler_variant
 from benchmarks.emulated_policy import untrained_checkpoint
 from export.manifest import GOLDEN_FILE
 from runtime.backends import BackendError, make_backend
@@ -66,6 +67,12 @@ def test_a_diffusion_checkpoint_runs_as_lerobot_runs_it(so100_policy, tmp_path):
     noise = torch.from_numpy(feeds["noise"])
     expected = [post(policy.select_action(pre(frame), noise=noise))[0].numpy() for _ in range(8)]
     np.testing.assert_allclose(chunk, np.stack(expected), atol=1e-4)
+
+    # The closed-loop benchmark's DP-10 row: same weights, another sampler, read from config.json.
+    variant = make_backend("torch", None, sampler_variant(dp, tmp_path / "ddim5", "DDIM", 5))
+    sampler = variant._graph._ckpt.policy.diffusion
+    assert sampler.num_inference_steps == 5 and type(sampler.noise_scheduler).__name__ == "DDIMScheduler"
+    assert not np.allclose(variant.infer(feeds), chunk)  # 5 steps instead of 3: another sample
 
 
 def test_other_policy_types_are_refused_clearly(tmp_path):
