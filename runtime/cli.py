@@ -35,7 +35,11 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--robot-id", help="LeRobot robot id (its calibration file is <id>.json)")
     p.add_argument("--calibration-dir", type=Path)
     p.add_argument("--bundle", type=Path, help="a drift-export bundle")
-    p.add_argument("--policy", type=Path, help="a checkpoint (pretrained_model/) for --backend torch")
+    p.add_argument(
+        "--policy",
+        type=Path,
+        help="a drift or LeRobot diffusion checkpoint (pretrained_model/), --backend torch",
+    )
     p.add_argument("--backend", choices=["ort", "torch", "tensorrt"])
     p.add_argument("--ort-provider", choices=sorted(ORT_PROVIDERS))
     p.add_argument("--inference-threads", type=int)

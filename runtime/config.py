@@ -24,7 +24,7 @@ class RunConfig(BaseModel):
     robot_id: str = Field("drift", description="robot id: LeRobot's calibration file <id>.json")
     calibration_dir: Path | None = None
     bundle: Path | None = Field(None, description="drift-export bundle (the policy contract)")
-    policy: Path | None = Field(None, description="checkpoint for --backend torch")
+    policy: Path | None = Field(None, description="drift or LeRobot diffusion checkpoint, --backend torch")
     backend: Literal["ort", "torch", "tensorrt"] = "ort"
     ort_provider: Literal["cpu", "cuda", "tensorrt"] = "cpu"
     inference_threads: int | None = Field(None, ge=1, le=256)
