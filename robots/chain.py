@@ -193,8 +193,10 @@ class ServoChain:
             if self._rng.random() < faults.corrupt_rate:
                 reply = reply[:-1] + bytes([reply[-1] ^ 0xFF])
             delay = due - self.clock()
-            if delay > 0 and select.select([self._master], [], [], delay)[0]:
-                return  # the master sent again before we answered: a late reply would collide
+            # The master sent again before we answered (checked even when this emulator is
+            # already late, e.g. CPU-starved): a late reply would collide with the new exchange.
+            if select.select([self._master], [], [], max(delay, 0.0))[0]:
+                return
             try:
                 os.write(self._master, reply)
             except (OSError, TypeError):  # unplugged meanwhile
