@@ -29,6 +29,10 @@ class DriftConfig(PreTrainedConfig):
         horizon: length of the generated chunk, counted from the oldest observation.
         n_action_steps: actions executed per chunk, starting at the current step.
         drop_n_last_frames: frames dropped at episode ends when sampling training windows.
+        state_range_floor: narrowest state range (robot units) the normalizer divides by. A
+            joint the demonstrations never moved has min = max; LeRobot then divides by 1e-8,
+            so one servo tick of drift on the real arm reads as ~10⁷ normalized and the
+            policy's output is arbitrary. Narrower ranges are widened to this, centred.
 
     Vision (offline defaults: no pretrained weights, GroupNorm instead of BatchNorm):
         vision_backbone, pretrained_backbone_weights, use_group_norm, crop_shape,
@@ -70,6 +74,7 @@ class DriftConfig(PreTrainedConfig):
         }
     )
     drop_n_last_frames: int = 7  # horizon - n_action_steps - n_obs_steps + 1
+    state_range_floor: float = 1.0
 
     # Vision encoder.
     vision_backbone: str = "resnet18"
@@ -194,6 +199,9 @@ class DriftConfig(PreTrainedConfig):
             "chunk_representation",
             f"one of {CHUNK_REPRESENTATIONS}",
             self.chunk_representation,
+        )
+        _require(
+            self.state_range_floor >= 0, "state_range_floor", "≥ 0 (robot units)", self.state_range_floor
         )
         _require(self.noise_scale >= 0, "noise_scale", "≥ 0 (1.0 recommended)", self.noise_scale)
         _require(self.optimizer_lr > 0, "optimizer_lr", "> 0", self.optimizer_lr)
