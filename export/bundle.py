@@ -17,8 +17,10 @@ import onnx
 import torch
 
 from .checkpoint import ExportError, LoadedCheckpoint, load_checkpoint
+from .fp16 import convert_fp16
 from .graph import NOISE, OUTPUT, DriftGraph, action_affine, input_shapes
 from .manifest import (
+    FP16_MODEL_FILE,
     GOLDEN_FILE,
     INT8_MODEL_FILE,
     MODEL_FILE,
@@ -215,11 +217,13 @@ def export_bundle(
     n_realistic: int = 16,
     force: bool = False,
     int8: bool = False,
+    fp16: bool = False,
 ) -> BundleManifest:
     """Export, gate and atomically write a bundle; raise ExportError (writing nothing) otherwise.
 
-    With ``int8`` the bundle also holds an INT8 graph, calibrated on the dataset inputs and gated
-    against the same reference with INT8_GATE.
+    With ``fp16`` the bundle also holds an FP16 graph (export/fp16.py), gated against the same
+    reference with the accelerator gate; with ``int8`` an INT8 graph, calibrated on the dataset
+    inputs and gated with INT8_GATE.
     """
     out = Path(out)
     if out.exists() and not force:
@@ -239,6 +243,9 @@ def export_bundle(
         sets = [random_inputs(ckpt, batch, n_random, gen), dataset_inputs(ckpt, batch, n_realistic, gen)]
         refs = references(ckpt, sets)
         reports = [gate(ckpt, tmp, MODEL_FILE, "onnxruntime-cpu-fp32", refs)]
+        if fp16:
+            convert_fp16(model, tmp / FP16_MODEL_FILE)
+            reports.append(gate(ckpt, tmp, FP16_MODEL_FILE, "onnxruntime-cpu-fp16", refs))
         if int8:
             quantize_int8(model, tmp / INT8_MODEL_FILE, sets[1].feeds)
             reports.append(gate(ckpt, tmp, INT8_MODEL_FILE, "onnxruntime-cpu-int8", refs))

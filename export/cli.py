@@ -14,14 +14,12 @@ from .bundle import DEFAULT_OPSET, export_bundle
 from .checkpoint import ExportError
 from .manifest import BundleError, BundleManifest
 from .onnxrt import ORT_PROVIDERS, ProviderError, create_session, run
-from .verify import verify_bundle
+from .tensorrt import TensorRTError, import_tensorrt
+from .verify import ENGINE, verify_bundle
 
 
-def _latency_ms(
-    bundle: Path, manifest: BundleManifest, model_file: str, repeats: int = 30
-) -> tuple[float, float]:
-    """p50/p99 of one graph call on this machine (ORT CPU), random feeds."""
-    session = create_session(bundle / model_file)
+def _latency_ms(call, manifest: BundleManifest, repeats: int = 30) -> tuple[float, float]:
+    """p50/p99 of one graph call on this machine, random feeds."""
     rng = np.random.default_rng(0)
     feed = {
         s.name: (
@@ -31,16 +29,21 @@ def _latency_ms(
         )
         for s in manifest.inputs
     }
-    run(session, feed)
+    call(feed)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        run(session, feed)
+        call(feed)
         times.append((time.perf_counter() - t0) * 1000)
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
-def _summary(bundle: Path, manifest: BundleManifest, title: str) -> None:
+def _ort_call(model: Path):
+    session = create_session(model)
+    return lambda feed: run(session, feed)
+
+
+def _summary(bundle: Path, manifest: BundleManifest, title: str, engines: dict[str, Path]) -> None:
     console = Console()
     io = Table(title=title)
     for col in ("", "name", "dtype", "shape"):
@@ -60,11 +63,42 @@ def _summary(bundle: Path, manifest: BundleManifest, title: str) -> None:
     for name in manifest.files:
         facts.add_row(name, f"{(bundle / name).stat().st_size / 1e6:.2f} MB")
     for p in manifest.parity:
-        p50, p99 = _latency_ms(bundle, manifest, p.model)
+        p50, p99 = _latency_ms(_ort_call(bundle / p.model), manifest)
         facts.add_row(
             f"latency {p.model}", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (ORT CPU, batch {manifest.batch_size})"
         )
+    for precision, engine in engines.items():
+        from .tensorrt import EngineRunner
+
+        runner = EngineRunner(engine)
+        p50, p99 = _latency_ms(runner.run, manifest, repeats=200)
+        graph = "CUDA graph" if runner.cuda_graph else "no CUDA graph"
+        facts.add_row(f"TensorRT {precision}", f"{engine}\np50 {p50:.2f} ms, p99 {p99:.2f} ms ({graph})")
     console.print(facts)
+
+
+def _build_engines(bundle: Path) -> dict[str, Path] | None:
+    """Build (or find cached) the TensorRT engines of the bundle's FP32/FP16 graphs on this GPU and
+    gate them on the golden set; None (with the figures printed) if one fails its gate."""
+    from .tensorrt import ensure_engine
+
+    t0 = time.perf_counter()
+    results = verify_bundle(bundle, ENGINE)
+    print(
+        f"TensorRT engines ready in {time.perf_counter() - t0:.1f} s (built once per GPU and TensorRT version)"
+    )
+    _print_results(bundle, results)
+    if not all(passed for _, _, passed in results):
+        return None
+    return {name.rsplit("-", 1)[-1]: ensure_engine(bundle, name.rsplit("-", 1)[-1]) for name, _, _ in results}
+
+
+def _print_results(bundle: Path, results) -> None:
+    for backend, figures, passed in results:
+        print(
+            f"{'PASS' if passed else 'FAIL'}: {bundle} on {backend}: max |Δ| {figures.max_abs:.2e} "
+            f"normalized ({figures.max_robot_abs:.2e} robot units), min cosine {figures.min_cosine:.7f}"
+        )
 
 
 def main(argv=None) -> int:
@@ -77,24 +111,30 @@ def main(argv=None) -> int:
         "--dataset-root", type=Path, help="local training dataset, if not where train_config.json says"
     )
     parser.add_argument("--force", action="store_true", help="replace an existing bundle")
-    parser.add_argument("--int8", action="store_true", help="also write an INT8 (CPU) graph, gated like FP32")
+    parser.add_argument(
+        "--fp16",
+        action="store_true",
+        help="also write an FP16 graph (GPU providers, TensorRT), gated at 1e-2",
+    )
+    parser.add_argument("--int8", action="store_true", help="also write an INT8 (CPU) graph, gated at 5e-2")
+    parser.add_argument(
+        "--tensorrt",
+        action="store_true",
+        help="also build this GPU's TensorRT engines (FP32, and FP16 with --fp16), cached and gated",
+    )
     parser.add_argument("--verify", type=Path, metavar="BUNDLE", help="re-check a bundle on this machine")
     parser.add_argument(
         "--backend",
-        choices=sorted(ORT_PROVIDERS),
+        choices=[*sorted(ORT_PROVIDERS), ENGINE],
         default="cpu",
-        help="ONNX Runtime execution provider for --verify (default cpu)",
+        help=f"for --verify: an ONNX Runtime execution provider, or {ENGINE} (native TensorRT); default cpu",
     )
     args = parser.parse_args(argv)
     logging.getLogger().setLevel(logging.WARNING)
     try:
         if args.verify:
             results = verify_bundle(args.verify, args.backend)
-            for backend, figures, passed in results:
-                print(
-                    f"{'PASS' if passed else 'FAIL'}: {args.verify} on {backend}: max |Δ| {figures.max_abs:.2e} "
-                    f"normalized ({figures.max_robot_abs:.2e} robot units), min cosine {figures.min_cosine:.7f}"
-                )
+            _print_results(args.verify, results)
             return 0 if all(passed for _, _, passed in results) else 1
         if args.ckpt is None:
             parser.error("--ckpt is required (or --verify BUNDLE)")
@@ -102,13 +142,30 @@ def main(argv=None) -> int:
             raise ExportError(f"--opset must be in 17–20 (TensorRT 10 parses up to 20); got {args.opset}.")
         if args.batch < 1:
             raise ExportError(f"--batch must be ≥ 1; got {args.batch}.")
+        if args.tensorrt:
+            import_tensorrt()  # no GPU or no TensorRT: say so before exporting anything
         out = args.out or args.ckpt.parent / "bundle"
         manifest = export_bundle(
-            args.ckpt, out, args.opset, args.batch, args.dataset_root, force=args.force, int8=args.int8
+            args.ckpt,
+            out,
+            args.opset,
+            args.batch,
+            args.dataset_root,
+            force=args.force,
+            int8=args.int8,
+            fp16=args.fp16,
         )
-        _summary(out, manifest, f"bundle written: {out}")
+        engines = _build_engines(out) if args.tensorrt else {}
+        _summary(out, manifest, f"bundle written: {out}", engines or {})
+        if engines is None:
+            print(
+                "drift-export: error: a TensorRT engine failed the accelerator gate (figures above); the "
+                "bundle is fine, use --backend ort on this machine.",
+                file=sys.stderr,
+            )
+            return 1
         return 0
-    except (ExportError, BundleError, ProviderError) as err:
+    except (ExportError, BundleError, ProviderError, TensorRTError) as err:
         print(f"drift-export: error: {err}", file=sys.stderr)
         return 2
 

@@ -16,6 +16,7 @@ CONTRACT_VERSION = 1
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"
 INT8_MODEL_FILE = "model.int8.onnx"
+FP16_MODEL_FILE = "model.fp16.onnx"
 GOLDEN_FILE = "golden.npz"
 
 
@@ -79,6 +80,16 @@ class BundleManifest(BaseModel):
 
     def input(self, name: str) -> TensorSpec:
         return next(spec for spec in self.inputs if spec.name == name)
+
+    def graph_file(self, precision: str) -> str:
+        """The bundle's graph in ``precision`` (fp32 / fp16 / int8), as gated at export."""
+        for report in self.parity:
+            if report.backend.endswith(f"-{precision}"):
+                return report.model
+        raise BundleError(
+            f"this bundle has no {precision} graph (it has {', '.join(r.model for r in self.parity)}); "
+            f"re-export it with drift-export --ckpt CKPT --{precision}, or use precision fp32."
+        )
 
     def write(self, bundle: Path) -> None:
         (bundle / MANIFEST).write_text(self.model_dump_json(indent=2))

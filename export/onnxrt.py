@@ -30,6 +30,9 @@ def create_session(
     opts.inter_op_num_threads = 1
     opts.intra_op_num_threads = threads or os.cpu_count() or 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    # Errors only: on the CPU an FP16 graph logs one "no CPU kernel to constant-fold" warning per
+    # node; a provider that fell back to the CPU is caught by provider_session, not by the log.
+    opts.log_severity_level = 3
     return ort.InferenceSession(str(model), opts, providers=providers or ["CPUExecutionProvider"])
 
 

@@ -21,18 +21,35 @@ FP32_GATE = Gate(max_abs=1e-4, min_cosine=0.99999)
 INT8_GATE = Gate(max_abs=5e-2, min_cosine=0.999)
 # FP16 / TensorRT / GPU execution providers (issue 4's gate): cosine ≥ 0.999, max |Δ| ≤ 1e-2.
 ACCELERATOR_GATE = Gate(max_abs=1e-2, min_cosine=0.999)
-GATES = {"onnxruntime-cpu-fp32": FP32_GATE, "onnxruntime-cpu-int8": INT8_GATE}
+# A scale within this many float32 ulps of its offset is a constant dimension (see constant_dims).
+CONSTANT_ULPS = 64
+GATES = {
+    "onnxruntime-cpu-fp32": FP32_GATE,
+    "onnxruntime-cpu-fp16": ACCELERATOR_GATE,
+    "onnxruntime-cpu-int8": INT8_GATE,
+}
+
+
+def constant_dims(offset: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Dimensions that were constant in the training data. Their range is zero, or float noise:
+    a few float32 ulps of the value itself (a motor the demonstrations never moved records
+    min and max one rounding apart, and LeRobot keeps that as the scale)."""
+    return np.abs(scale) <= CONSTANT_ULPS * np.finfo(np.float32).eps * np.maximum(np.abs(offset), 1.0)
 
 
 def to_normalized(robot: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Robot units -> the policy's normalized units. A dimension with zero scale (constant in the
-    training data: the unnormalizer maps every network output to the same value) maps to 0, so
-    it never counts as a difference the robot could see."""
-    return np.where(scale == 0, 0.0, (robot - offset) / np.where(scale == 0, 1.0, scale))
+    """Robot units -> the policy's normalized units. A constant dimension (the unnormalizer maps
+    every network output to the same value, up to rounding) maps to 0, so it never counts as a
+    difference the robot could see."""
+    constant = constant_dims(offset, scale)
+    return np.where(constant, 0.0, (robot - offset) / np.where(constant, 1.0, scale))
 
 
 def compare(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
-    """(max |actual − expected|, min over batch items of the cosine of the flattened chunks)."""
+    """(max |actual − expected|, min over batch items of the cosine of the flattened chunks).
+    A non-finite output is infinitely far (and at cosine −1), never silently skipped by max/min."""
+    if not np.isfinite(actual).all():
+        return float("inf"), -1.0
     a = actual.reshape(len(actual), -1).astype(np.float64)
     e = expected.reshape(len(expected), -1).astype(np.float64)
     cos = (a * e).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(e, axis=1), 1e-12)

@@ -1,40 +1,73 @@
 """Re-check a bundle on the machine at hand with its stored golden inputs and expected outputs."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from .manifest import GOLDEN_FILE, BundleManifest
+from .manifest import GOLDEN_FILE, BundleManifest, ParityReport
 from .onnxrt import provider_session, run
 from .parity import ACCELERATOR_GATE, GATES, ParityFigures, compare, to_normalized
 
+ENGINE = "tensorrt-engine"  # the native TensorRT engine rather than an ONNX Runtime provider
+Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
 
-def verify_bundle(bundle: Path, provider: str = "cpu") -> list[tuple[str, ParityFigures, bool]]:
-    """Digests, then each graph of the bundle on the golden set against the stored reference,
-    in ONNX Runtime with ``provider`` (cpu / cuda / tensorrt).
+
+def _precision(report: ParityReport) -> str:
+    return report.backend.rsplit("-", 1)[-1]
+
+
+def _runner(bundle: Path, report: ParityReport, backend: str) -> Runner | None:
+    """How to run this graph of the bundle on ``backend``; None where that graph does not apply
+    (INT8 QDQ is a CPU graph; TensorRT engines are FP32 or FP16)."""
+    if backend == ENGINE:
+        if _precision(report) not in ("fp32", "fp16"):
+            return None
+        from .tensorrt import EngineRunner, ensure_engine
+
+        return EngineRunner(ensure_engine(bundle, _precision(report))).run
+    if backend != "cpu" and _precision(report) == "int8":
+        return None
+    session = provider_session(bundle / report.model, backend)
+    return lambda feed: run(session, feed)
+
+
+def verify_bundle(bundle: Path, backend: str = "cpu") -> list[tuple[str, ParityFigures, bool]]:
+    """Digests, then each graph of the bundle on the golden set against the stored reference, in
+    ONNX Runtime with provider ``backend`` (cpu / cuda / tensorrt) or as a native TensorRT engine
+    (``tensorrt-engine``, built and cached on first use).
 
     Returns (backend, figures, passed) per graph: on the CPU judged by the gate it was exported
-    under; on a GPU provider by the accelerator gate (other kernels, TF32 convolutions).
+    under; off the CPU by the accelerator gate (other kernels, TF32 convolutions, FP16).
     """
-    manifest = BundleManifest.load(bundle)
+    bundle = Path(bundle)
+    results = []
+    for report in BundleManifest.load(bundle).parity:
+        runner = _runner(bundle, report, backend)
+        if runner is None:
+            continue
+        figures = golden_figures(bundle, runner)
+        if backend == "cpu":
+            results.append((report.backend, figures, GATES[report.backend].passes(figures)))
+        else:
+            prefix = backend if backend == ENGINE else f"onnxruntime-{backend}"
+            results.append((f"{prefix}-{_precision(report)}", figures, ACCELERATOR_GATE.passes(figures)))
+    return results
+
+
+def golden_figures(bundle: Path, runner: Runner) -> ParityFigures:
+    """``runner`` on the bundle's golden inputs against its stored expected outputs."""
+    manifest = BundleManifest.load(bundle, verify_files=False)
     golden = np.load(Path(bundle) / GOLDEN_FILE)
     names = [spec.name for spec in manifest.inputs]
     scale = golden["action_scale"]
     offset = golden["action_offset"] if "action_offset" in golden.files else np.zeros_like(scale)
-    results = []
-    for report in manifest.parity:
-        if provider != "cpu" and report.backend.endswith("int8"):
-            continue  # the INT8 graph is a CPU graph (QDQ for MLAS)
-        session = provider_session(Path(bundle) / report.model, provider)
-        figures = ParityFigures()
-        for i in range(len(golden["expected"])):
-            out = run(session, {name: golden[f"input.{name}"][i] for name in names})
-            expected = golden["expected"][i]
-            normalized = compare(to_normalized(out, offset, scale), to_normalized(expected, offset, scale))
-            figures.add(normalized, robot_abs=float(np.abs(out - expected).max()))
-        if provider == "cpu":
-            results.append((report.backend, figures, GATES[report.backend].passes(figures)))
-        else:
-            backend = report.backend.replace("onnxruntime-cpu", f"onnxruntime-{provider}")
-            results.append((backend, figures, ACCELERATOR_GATE.passes(figures)))
-    return results
+    figures = ParityFigures()
+    for i in range(len(golden["expected"])):
+        out = runner({name: golden[f"input.{name}"][i] for name in names})
+        expected = golden["expected"][i]
+        figures.add(
+            compare(to_normalized(out, offset, scale), to_normalized(expected, offset, scale)),
+            robot_abs=float(np.abs(out - expected).max()),
+        )
+    return figures

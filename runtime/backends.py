@@ -4,12 +4,14 @@ Every backend computes the same graph contract as a bundle (``export/graph.py``)
 units, uint8 images, N(0, 1) noise → ``[n_action_steps, action_dim]`` actions in robot units. The
 runtime therefore needs neither LeRobot's processors nor torch for the ONNX Runtime backend.
 
-- ``ort``: the bundle's ``model.onnx`` in ONNX Runtime (CPU, or the CUDA / TensorRT execution
-  providers when onnxruntime-gpu provides them).
+- ``ort``: one of the bundle's graphs (``precision`` fp32 / fp16 / int8) in ONNX Runtime (CPU, or
+  the CUDA / TensorRT execution providers when onnxruntime-gpu provides them).
 - ``torch``: a checkpoint not yet exported, run as the same ``DriftGraph`` the exporter traces;
   a LeRobot ``diffusion`` checkpoint runs through its own processors and ``predict_action_chunk``
   (the iterative baseline the benchmarks compare against, on the same runtime).
-- ``tensorrt`` (native engines) is not built yet (issue 4); asking for it is a clear error.
+- ``tensorrt``: a native TensorRT engine built from the bundle on this machine and cached
+  (``export/tensorrt.py``), run with fixed device buffers and a CUDA graph
+  (``runtime/tensorrt_backend.py``). Without TensorRT or a GPU it is a clear error.
 """
 
 import time
@@ -19,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from export.manifest import MODEL_FILE, BundleManifest
+from export.manifest import BundleError, BundleManifest
 
 
 class BackendError(Exception):
@@ -68,19 +70,49 @@ class Backend(Protocol):
 
 
 class OrtBackend:
-    def __init__(self, bundle: Path, provider: str = "cpu", threads: int | None = None):
+    def __init__(
+        self, bundle: Path, provider: str = "cpu", threads: int | None = None, precision: str = "fp32"
+    ):
         from export.onnxrt import ProviderError, provider_session
 
         manifest = BundleManifest.load(bundle)
         self.contract = PolicyContract.from_manifest(manifest)
         try:
-            self.session = provider_session(Path(bundle) / MODEL_FILE, provider, threads)
+            self.session = provider_session(Path(bundle) / manifest.graph_file(precision), provider, threads)
         except ProviderError as err:
             raise BackendError(f"{err} (drift-run: --ort-provider)") from err
-        self.name = f"onnxruntime-{provider}"
+        self.name = f"onnxruntime-{provider}-{precision}"
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run(None, feeds)[0][0]
+
+
+class TensorRTBackend:
+    def __init__(self, bundle: Path, precision: str = "fp32"):
+        from export.parity import ACCELERATOR_GATE
+        from export.tensorrt import EngineRunner, TensorRTError, ensure_engine
+        from export.verify import golden_figures
+
+        manifest = BundleManifest.load(bundle)
+        self.contract = PolicyContract.from_manifest(manifest)
+        try:
+            engine = ensure_engine(bundle, precision)
+            self._runner = EngineRunner(engine)
+        except (TensorRTError, BundleError) as err:
+            raise BackendError(f"{err} (drift-run: --backend tensorrt)") from err
+        expected = {spec.name: tuple(spec.shape) for spec in manifest.inputs}
+        if self._runner.input_shapes() != expected:
+            raise BackendError(f"engine {engine} does not match the bundle's inputs {expected}; delete it.")
+        figures = golden_figures(bundle, self._runner.run)  # an engine drives the arm only once gated
+        if not ACCELERATOR_GATE.passes(figures):
+            raise BackendError(
+                f"TensorRT engine {engine} fails the accelerator gate on the bundle's golden set (max |Δ| "
+                f"{figures.max_abs:.2e} normalized, cosine {figures.min_cosine:.6f}); use --backend ort."
+            )
+        self.name = f"tensorrt-{precision}" + ("-cudagraph" if self._runner.cuda_graph else "")
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self._runner.run(feeds)[0]
 
 
 class TorchBackend:
@@ -146,13 +178,22 @@ class _LeRobotChunk:
 
 
 def make_backend(
-    kind: str, bundle: Path | None, policy: Path | None, provider: str = "cpu", threads: int | None = None
+    kind: str,
+    bundle: Path | None,
+    policy: Path | None,
+    provider: str = "cpu",
+    threads: int | None = None,
+    precision: str = "fp32",
 ) -> Backend:
     if kind == "ort":
         if bundle is None:
             raise BackendError("--backend ort needs --bundle DIR (made by drift-export).")
-        return OrtBackend(bundle, provider, threads)
+        return OrtBackend(bundle, provider, threads, precision)
     if kind == "torch":
+        if precision != "fp32":
+            raise BackendError(
+                f"--precision {precision} selects a bundle graph; --backend torch runs in fp32."
+            )
         if policy is None:
             raise BackendError(
                 "--backend torch needs --policy CKPT (a lerobot-train pretrained_model/ folder)."
@@ -160,10 +201,9 @@ def make_backend(
         contract = PolicyContract.from_manifest(BundleManifest.load(bundle)) if bundle else None
         return TorchBackend(policy, contract, threads)
     if kind == "tensorrt":
-        raise BackendError(
-            "native TensorRT engines are not built by drift-export yet; use --backend ort "
-            "(with --ort-provider tensorrt on a machine whose onnxruntime-gpu has it)."
-        )
+        if bundle is None:
+            raise BackendError("--backend tensorrt needs --bundle DIR (its engine is built from the bundle).")
+        return TensorRTBackend(bundle, precision)
     raise BackendError(f"unknown backend {kind!r}; expected ort, torch or tensorrt.")
 
 

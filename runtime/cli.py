@@ -22,6 +22,8 @@ from .backends import BackendError, make_backend
 from .config import ConfigError, RunConfig
 from .monitor import LatencyMonitor, summary_table
 
+PRECISIONS = ["fp32", "fp16", "int8"]
+
 
 def _run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -42,6 +44,7 @@ def _run_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--backend", choices=["ort", "torch", "tensorrt"])
     p.add_argument("--ort-provider", choices=sorted(ORT_PROVIDERS))
+    p.add_argument("--precision", choices=PRECISIONS, help="the bundle graph to run (default fp32)")
     p.add_argument("--inference-threads", type=int)
     p.add_argument(
         "--camera", action="append", metavar="NAME=SPEC", help="opencv:INDEX_OR_PATH or zmq:HOST:PORT[/NAME]"
@@ -104,13 +107,16 @@ def profile_main(argv: list[str] | None = None) -> int:
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--policy", type=Path, help="checkpoint for --backend torch")
     p.add_argument("--backend", choices=["ort", "torch", "tensorrt"], default="ort")
-    p.add_argument("--ort-provider", choices=["cpu", "cuda", "tensorrt"], default="cpu")
+    p.add_argument("--ort-provider", choices=sorted(ORT_PROVIDERS), default="cpu")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--report", type=Path, default=Path("outputs/profile"))
     args = p.parse_args(argv)
     try:
-        backend = make_backend(args.backend, args.bundle, args.policy, args.ort_provider, args.threads)
+        backend = make_backend(
+            args.backend, args.bundle, args.policy, args.ort_provider, args.threads, args.precision
+        )
         golden = np.load(args.bundle / GOLDEN_FILE)
     except (BackendError, BundleError, OSError) as err:
         print(f"drift-profile: {err}", file=sys.stderr)

@@ -27,6 +27,9 @@ class RunConfig(BaseModel):
     policy: Path | None = Field(None, description="drift or LeRobot diffusion checkpoint, --backend torch")
     backend: Literal["ort", "torch", "tensorrt"] = "ort"
     ort_provider: Literal["cpu", "cuda", "tensorrt"] = "cpu"
+    precision: Literal["fp32", "fp16", "int8"] = Field(
+        "fp32", description="which of the bundle's gated graphs runs (drift-export --fp16 / --int8)"
+    )
     inference_threads: int | None = Field(None, ge=1, le=256)
     cameras: dict[str, str] = Field(
         default_factory=dict, description="NAME -> opencv:INDEX_OR_PATH | zmq:HOST:PORT[/CAMERA_NAME]"

@@ -143,7 +143,7 @@ class Runner:
         cfg = self.cfg
         if self.backend is None:
             self.backend = make_backend(
-                cfg.backend, cfg.bundle, cfg.policy, cfg.ort_provider, self._threads()
+                cfg.backend, cfg.bundle, cfg.policy, cfg.ort_provider, self._threads(), cfg.precision
             )
         c = self.backend.contract
         if cfg.fps % c.fps:

@@ -16,7 +16,7 @@ from export.bundle import export_bundle, reference_actions
 from export.checkpoint import ExportError, load_checkpoint
 from export.cli import main as cli
 from export.graph import DriftGraph
-from export.manifest import MODEL_FILE, BundleError, BundleManifest
+from export.manifest import FP16_MODEL_FILE, MODEL_FILE, BundleError, BundleManifest
 from export.onnxrt import ORT_PROVIDERS, create_session, run
 from export.parity import Gate
 
@@ -183,3 +183,82 @@ def test_a_constant_action_dimension_is_not_a_parity_difference():
     robot = np.array([[5.0, 3.0], [1.0, 3.0]])
     out = to_normalized(robot, offset=np.array([1.0, 3.0]), scale=np.array([2.0, 0.0]))
     assert out.tolist() == [[2.0, 0.0], [0.0, 0.0]]
+
+
+def test_a_joint_whose_recorded_range_is_rounding_noise_is_constant_too():
+    """Measured on the arm demo: a motor the demos never moved has min and max one float32 rounding
+    apart (scale 5e-9 around 0.044°), so INT8's 1e-9° differences read as 0.5 normalized."""
+    from export.parity import to_normalized
+
+    offset, scale = np.array([0.04395604, 10.0]), np.array([5e-9, 1e-3])
+    robot = np.array([[0.043956045, 10.002], [0.04395604, 10.0]], dtype=np.float32)
+    out = to_normalized(robot, offset=offset, scale=scale)
+    assert out[:, 0].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(out[:, 1], [2.0, 0.0], atol=1e-3)  # a real, narrow range still counts
+
+
+def test_a_nan_or_inf_output_fails_every_gate():
+    """max()/min() skip NaN silently: an FP16 graph that overflowed once read as max |Δ| 0, cosine 1."""
+    from export.parity import GATES, ParityFigures, compare
+
+    expected = np.ones((1, 4, 2))
+    for bad in (np.nan, np.inf):
+        actual = expected.copy()
+        actual[0, 1, 0] = bad
+        figures = ParityFigures()
+        figures.add(compare(actual, expected), robot_abs=0.0)
+        assert figures.max_abs == float("inf") and figures.min_cosine == -1.0
+        assert not any(g.passes(figures) for g in GATES.values())
+
+
+@pytest.fixture(scope="module")
+def exported_fp16(checkpoint, tmp_path_factory) -> Path:
+    ckpt, root = checkpoint
+    out = tmp_path_factory.mktemp("bundles") / "bundle_fp16"
+    export_bundle(ckpt, out, dataset_root=root, fp16=True)
+    return out
+
+
+def test_fp16_graph_runs_the_networks_in_half_and_the_contract_in_single_precision(exported_fp16):
+    import onnx
+
+    manifest = BundleManifest.load(exported_fp16)
+    report = next(r for r in manifest.parity if r.model == FP16_MODEL_FILE)
+    assert report.backend == "onnxruntime-cpu-fp16" and report.passed
+    assert report.max_abs_normalized <= 1e-2 and report.min_cosine >= 0.999
+    assert report.max_abs_normalized > 0  # it really is a different precision
+    model = onnx.load(str(exported_fp16 / FP16_MODEL_FILE))
+    f32, f16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
+    assert all(v.type.tensor_type.elem_type != f16 for v in [*model.graph.input, *model.graph.output])
+    weights = {t.name: t.data_type for t in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv" and n.name.startswith("/unet/")]
+    assert convs and all(weights[n.input[1]] == f16 for n in convs)
+    norms = [n for n in model.graph.node if n.op_type == "InstanceNormalization"]
+    assert norms and all(weights[n.input[1]] == f32 for n in norms)  # normalization stays FP32
+    assert cli(["--verify", str(exported_fp16)]) == 0
+
+
+def test_fp16_conversion_keeps_constants_of_fp32_glue_in_fp32(tmp_path):
+    """LeRobot divides a constant state dimension by 1e-8; rounded to FP16 that is 0, then 0/0."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from export.fp16 import convert_fp16
+
+    eps = helper.make_tensor("v", TensorProto.FLOAT, [1], [1e-8])
+    graph = helper.make_graph(
+        [
+            helper.make_node("Constant", [], ["eps"], name="/Constant", value=eps),
+            helper.make_node("Mul", ["x", "eps"], ["small"], name="/Mul"),
+            helper.make_node("Div", ["small", "eps"], ["back"], name="/Div"),
+            helper.make_node("Relu", ["back"], ["y"], name="/unet/Relu"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+    )
+    src, dst = tmp_path / "m.onnx", tmp_path / "m16.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), src)
+    convert_fp16(src, dst)
+    x = np.array([0.0, 1.5, -2.0], dtype=np.float32)
+    np.testing.assert_allclose(run(create_session(dst), {"x": x}), [0.0, 1.5, 0.0], rtol=1e-3)

@@ -11,7 +11,7 @@ import torch
 
 from benchmarks.closed_loop import sampler_variant
 from benchmarks.emulated_policy import untrained_checkpoint
-from export.manifest import GOLDEN_FILE
+from export.manifest import GOLDEN_FILE, BundleError
 from runtime.backends import BackendError, make_backend
 
 
@@ -79,3 +79,21 @@ def test_other_policy_types_are_refused_clearly(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"type": "act"}))
     with pytest.raises(BackendError, match="holds a 'act' policy; only drift / diffusion"):
         make_backend("torch", None, tmp_path)
+
+
+def test_precision_selects_a_gated_graph_of_the_bundle(so100_policy, tmp_path):
+    from export.bundle import export_bundle
+
+    ckpt, bundle = so100_policy
+    with pytest.raises(BundleError, match="has no fp16 graph.*--fp16"):
+        make_backend("ort", bundle, None, precision="fp16")
+    with pytest.raises(BackendError, match="--backend torch runs in fp32"):
+        make_backend("torch", None, ckpt, precision="fp16")
+    both = tmp_path / "bundle_fp16"
+    export_bundle(ckpt, both, fp16=True, n_random=4, n_realistic=4)
+    fp32, fp16 = (make_backend("ort", both, None, precision=p) for p in ("fp32", "fp16"))
+    assert (fp32.name, fp16.name) == ("onnxruntime-cpu-fp32", "onnxruntime-cpu-fp16")
+    feeds = _golden_feeds(both, 0)
+    a, b = fp32.infer(feeds), fp16.infer(feeds)
+    assert not np.array_equal(a, b)
+    np.testing.assert_allclose(b, a, atol=0.5)  # robot units (degrees); the gate is in normalized units

@@ -39,7 +39,7 @@ def test_profile_writes_the_report_format(so100_policy, tmp_path):
     _, bundle = so100_policy
     assert profile_main(["--bundle", str(bundle), "--calls", "20", "--report", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["inference_ms"]["count"] == 20 and report["backend"] == "onnxruntime-cpu"
+    assert report["inference_ms"]["count"] == 20 and report["backend"] == "onnxruntime-cpu-fp32"
 
 
 @pytest.mark.slow
