@@ -26,9 +26,14 @@ class _Feeds(CalibrationDataReader):
 
 
 FP32_SCOPES = ("cond_encoder",)  # node-name parts kept in FP32 (see above)
+QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
 
 
-def quantize_int8(fp32_model: Path, out: Path, calibration: list[dict[str, np.ndarray]]) -> None:
+def quantize_int8(
+    fp32_model: Path, out: Path, calibration: list[dict[str, np.ndarray]], only: list[str] | None = None
+) -> None:
+    """Quantize ``fp32_model`` into ``out``; ``only`` names the nodes to quantize instead of the
+    default selection (benchmarks/int8_sensitivity.py quantizes one at a time)."""
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_model), str(prepared))
@@ -41,6 +46,7 @@ def quantize_int8(fp32_model: Path, out: Path, calibration: list[dict[str, np.nd
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            op_types_to_quantize=["Conv", "Gemm", "MatMul"],
-            nodes_to_exclude=keep,
+            op_types_to_quantize=list(QUANTIZED_OPS),
+            nodes_to_quantize=only,
+            nodes_to_exclude=[] if only else keep,
         )
