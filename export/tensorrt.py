@@ -19,6 +19,7 @@ the capture fails (a plugin or driver that refuses it), plain ``execute_async_v3
 ``cuda_graph`` is False.
 """
 
+import functools
 import os
 import re
 import tempfile
@@ -115,7 +116,7 @@ def build_engine(onnx_path: Path, engine_path: Path, timing_cache: Path, workspa
     """Parse ``onnx_path`` into a strongly typed network, build, write atomically; seconds taken."""
     trt = import_tensorrt()
     start = time.perf_counter()
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = _logger(trt)
     builder = trt.Builder(logger)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, logger)
@@ -132,6 +133,12 @@ def build_engine(onnx_path: Path, engine_path: Path, timing_cache: Path, workspa
     _atomic_write(engine_path, bytes(serialized))
     _atomic_write(timing_cache, bytes(config.get_timing_cache().serialize()))
     return time.perf_counter() - start
+
+
+@functools.cache
+def _logger(trt):
+    """One logger for the process: TensorRT keeps the first one it is given."""
+    return trt.Logger(trt.Logger.WARNING)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -151,9 +158,7 @@ class EngineRunner:
         import torch
 
         self._torch = torch
-        self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(
-            Path(engine_path).read_bytes()
-        )
+        self.engine = trt.Runtime(_logger(trt)).deserialize_cuda_engine(Path(engine_path).read_bytes())
         if self.engine is None:
             raise TensorRTError(f"TensorRT could not load {engine_path} (corrupt?); delete it to rebuild.")
         self._context = self.engine.create_execution_context()
