@@ -114,7 +114,8 @@ def record(root: Path, episodes: int, run_dir: Path, seed: int) -> None:
     print(f"record: {episodes} episodes ({counts['left']} left, {counts['right']} right) in {root}")
 
 
-def export(ckpt: Path, dataset: Path, bundle: Path) -> None:
+def export(ckpt: Path, dataset: Path, bundle: Path, **options) -> None:
+    """drift-export (``options``: e.g. ``fp16=True``), unless a valid bundle is already there."""
     from export.bundle import export_bundle
     from export.manifest import BundleError, BundleManifest
 
@@ -125,7 +126,7 @@ def export(ckpt: Path, dataset: Path, bundle: Path) -> None:
     except BundleError as err:
         reason = str(err)
     print(f"export: drift-export --ckpt {ckpt} --out {bundle} ({reason})")
-    export_bundle(ckpt, bundle, dataset_root=dataset, force=True)
+    export_bundle(ckpt, bundle, dataset_root=dataset, force=True, **options)
 
 
 def _send(pipe: Path, command: str) -> None:
