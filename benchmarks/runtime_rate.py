@@ -3,7 +3,6 @@
     python -m benchmarks.runtime_rate --seconds 600 --rates 30 100     # 10 minutes at each rate
     python -m benchmarks.runtime_rate --compare-rollout --seconds 120  # lerobot-rollout vs drift-run
     python -m benchmarks.runtime_rate --seconds 120 --rates 100 --nice 0 10 --rounds 2  # priority A/B
-    python -m benchmarks.runtime_rate --seconds 120 --rates 100 --realtime 0 50 --rounds 2  # SCHED_FIFO A/B
 
 Timing comes from two places: drift-run's own report (tick-start jitter, stages, inference, camera →
 servo latency) and, for every runtime alike, the emulator's clock: the arrival times of the
@@ -111,14 +110,7 @@ def main() -> None:
     parser.add_argument(
         "--nice", type=int, nargs="+", default=[10], help="background_nice values, run side by side per rate"
     )
-    parser.add_argument(
-        "--realtime",
-        type=int,
-        nargs="+",
-        default=[0],
-        help="realtime_priority values (0 = off), side by side",
-    )
-    parser.add_argument("--rounds", type=int, default=1, help="alternations of the --nice/--realtime values")
+    parser.add_argument("--rounds", type=int, default=1, help="alternations of the --nice values")
     parser.add_argument("--out", type=Path, default=Path("outputs/runtime_rate.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="drift-rate-"))
@@ -154,7 +146,7 @@ def main() -> None:
         table = Table(title=f"drift-run on the emulated so100, {args.seconds:g} s per run")
         cols = (
             "fps",
-            "priority",
+            "nice",
             "ticks",
             "missed",
             "jitter p50/p99/max ms",
@@ -163,21 +155,17 @@ def main() -> None:
         )
         for col in (*cols, "emulator |jitter| p99 ms", "slow ticks"):
             table.add_column(col, justify="right")
-        settings = [(nice, rt) for nice in args.nice for rt in args.realtime]
-        runs = [(fps, setting, k) for fps in args.rates for k in range(args.rounds) for setting in settings]
+        runs = [(fps, nice, k) for fps in args.rates for k in range(args.rounds) for nice in args.nice]
         policy_fps = {fps: 30 if fps % 30 == 0 else 50 for fps in args.rates}
         bundles = {pf: policy_for(pf, work)[1] for pf in set(policy_fps.values())}
-        for fps, (nice, rt), k in runs:
-            options = dict(background_nice=nice, realtime_priority=rt)
-            r = run_drift(bundles[policy_fps[fps]], fps, args.seconds, work, **options)
-            refused = rt and not str(r["report"].get("realtime")).startswith("tick thread")
-            priority = f"nice {nice}" + (f", FIFO {rt}" if rt else "") + (" (refused)" if refused else "")
-            results[f"{fps} Hz, {priority}" + (f" #{k + 1}" if args.rounds > 1 else "")] = r
+        for fps, nice, k in runs:
+            r = run_drift(bundles[policy_fps[fps]], fps, args.seconds, work, background_nice=nice)
+            results[f"{fps} Hz, nice {nice}" + (f" #{k + 1}" if args.rounds > 1 else "")] = r
             rep, e = r["report"], r["emulator"]
             j, l2, inf = rep["jitter_ms"], rep["e2e_latency_ms"], rep["inference_ms"]
             table.add_row(
                 str(fps),
-                priority,
+                str(nice),
                 str(rep["ticks"]),
                 str(rep["missed_ticks"]),
                 f"{j['p50']:.3f} / {j['p99']:.3f} / {j['max']:.2f}",

@@ -62,7 +62,6 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--spin-ms", type=float, help="spin (not sleep) this long before each deadline")
     p.add_argument("--refill-margin", type=int)
     p.add_argument("--background-nice", type=int, help="nice increment for the other threads (default 10)")
-    p.add_argument("--realtime-priority", type=int, help="SCHED_FIFO 1-99 for the tick thread (CAP_SYS_NICE)")
     p.add_argument("--handover-s", type=float)
     p.add_argument("--control-pipe", type=Path, help="FIFO accepting auto / teleop / stop lines")
     p.add_argument("--keep-torque", dest="torque_off_on_exit", action="store_false", default=None)

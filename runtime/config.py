@@ -61,9 +61,6 @@ class RunConfig(BaseModel):
     background_nice: int = Field(
         10, ge=0, le=19, description="nice increment for the other threads (inference, cameras); 0 = off"
     )
-    realtime_priority: int = Field(
-        0, ge=0, le=99, description="SCHED_FIFO priority for the tick thread (needs CAP_SYS_NICE); 0 = off"
-    )
     seed: int = 0
     status: bool = Field(True, description="live one-line status in the terminal")
 

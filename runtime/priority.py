@@ -10,7 +10,6 @@ Linux only (per-thread nice through /proc/self/task); elsewhere nothing changes 
 
 import os
 import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 TASKS = Path("/proc/self/task")
@@ -38,27 +37,3 @@ def favour_current_thread(increment: int) -> str:
             continue
     return f"{changed} other threads at nice {target}, tick thread at {own}"
 
-
-@contextmanager
-def realtime_thread(priority: int):
-    """Run the calling thread under SCHED_FIFO at ``priority`` (1–99) inside the block, then restore
-    its policy; yields what was done. Real-time priority needs CAP_SYS_NICE or an rtprio limit
-    (``ulimit -r``, /etc/security/limits.conf); without it nothing changes and it says so. The
-    tick thread sleeps most of each period and spins at most ``spin_ms``, so it cannot monopolise
-    a core (and Linux throttles real-time threads at 95 % by default)."""
-    if priority <= 0:
-        yield "off"
-        return
-    if not hasattr(os, "sched_setscheduler"):
-        yield "unsupported here (no sched_setscheduler); normal scheduling"
-        return
-    old_policy, old_param = os.sched_getscheduler(0), os.sched_getparam(0)
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except PermissionError:
-        yield "not permitted (needs CAP_SYS_NICE or `ulimit -r`); normal scheduling"
-        return
-    try:
-        yield f"tick thread SCHED_FIFO {priority}"
-    finally:
-        os.sched_setscheduler(0, old_policy, old_param)

@@ -30,7 +30,7 @@ from runtime.clock import TickClock
 from runtime.config import ConfigError, RunConfig, camera_config
 from runtime.monitor import LatencyMonitor, summary_table
 from runtime.observation import ObservationHistory
-from runtime.priority import favour_current_thread, realtime_thread
+from runtime.priority import favour_current_thread
 from runtime.recording import as_action
 from runtime.safety import SafetyFilter, SafetyLimits
 from runtime.triggers import Triggers
@@ -239,8 +239,7 @@ class Runner:
         try:
             self.prepare()
             self.connect()
-            with realtime_thread(self.cfg.realtime_priority) as self.realtime:
-                self._loop()
+            self._loop()
         except SessionFault as err:
             fault = err
             self.stop_reason = f"fault: {err}"
@@ -574,7 +573,6 @@ class Runner:
             "policy_fps": c.fps if c else None,
             "loop_multiple": getattr(self, "multiple", None),
             "priority": getattr(self, "priority", None),
-            "realtime": getattr(self, "realtime", None),
             "config": self.cfg.model_dump(mode="json"),
         }
 

@@ -40,23 +40,3 @@ def test_other_threads_yield_and_the_calling_thread_keeps_its_priority():
 def test_zero_increment_changes_nothing():
     assert favour_current_thread(0) == "off"
 
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_FIFO is Linux-only here")
-def test_realtime_priority_holds_inside_the_block_and_is_restored_after():
-    """Where the process may use SCHED_FIFO (CAP_SYS_NICE, rtprio limit) the thread runs under it
-    inside the block; where it may not, it says so and scheduling is unchanged. Either way the
-    thread's policy afterwards is what it was before."""
-    import os
-
-    from runtime.priority import realtime_thread
-
-    before = os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
-    with realtime_thread(7) as message:
-        inside = os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
-    assert (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority) == before
-    if message.startswith("not permitted"):
-        assert inside == before and "CAP_SYS_NICE" in message
-    else:
-        assert message == "tick thread SCHED_FIFO 7" and inside == (os.SCHED_FIFO, 7)
-    with realtime_thread(0) as message:
-        assert message == "off"
