@@ -10,8 +10,9 @@ engaged per episode as in the demo). Rows:
 - ``regression``: the drift network trained with G = 1 (every sample pulled to its expert chunk:
   regression to the conditional mean) and run with noise_scale 0 — deterministic;
 - ``drift4``: DriftPolicy with LeRobot's full encoder (four ResNet stages, as DP has it);
-- ``drift-fp16``: the ``drift`` checkpoint's FP16 graph (``drift-export --fp16``, run with
-  ``--precision fp16``): does half precision cost closed-loop success?
+- ``drift-fp16`` / ``drift-int8``: the ``drift`` checkpoint's FP16 graph / INT8-encoder graph
+  (``drift-export --fp16`` / ``--int8``, run with ``--precision``): does lower precision cost
+  closed-loop success?
 
 Diffusion Policy keeps LeRobot's encoder (four ResNet stages); DriftPolicy uses two (its
 ``vision_backbone_stages`` option, the demo's recipe), so the drift/DP gap mixes the objective
@@ -66,12 +67,12 @@ DRIFT_ROWS = {
 
 def prepare(row: str, dataset: Path, out: Path, steps: int) -> dict:
     """Train (or reuse) the row's policy; the RunConfig fields that run it."""
-    if row == "drift-fp16":  # the drift row's checkpoint, its FP16 graph
-        ckpt = train_policy(
-            "drift", dataset, REPO_ID, out / "drift", steps, BATCH_SIZE, *TRAIN_ARGS, *DRIFT_ARGS
-        )
-        export(ckpt, dataset, out / "drift" / "bundle_fp16", fp16=True)
-        return {"bundle": out / "drift" / "bundle_fp16", "precision": "fp16"}
+    if row in PRECISION_ROWS:  # the drift row's checkpoint, its FP16 or INT8 graph
+        precision = PRECISION_ROWS[row]
+        args = (*TRAIN_ARGS, *DRIFT_ARGS)
+        ckpt = train_policy("drift", dataset, REPO_ID, out / "drift", steps, BATCH_SIZE, *args)
+        export(ckpt, dataset, out / "drift" / f"bundle_{precision}", **{precision: True})
+        return {"bundle": out / "drift" / f"bundle_{precision}", "precision": precision}
     if row in DRIFT_ROWS:
         args = (*TRAIN_ARGS, *DRIFT_ROWS[row])
         ckpt = train_policy("drift", dataset, REPO_ID, out / row, steps, BATCH_SIZE, *args)
@@ -83,7 +84,8 @@ def prepare(row: str, dataset: Path, out: Path, steps: int) -> dict:
     return {"backend": "torch", "policy": ckpt}
 
 
-ROWS = ("drift", "dp100", "dp10", "regression", "drift4", "drift-fp16")
+PRECISION_ROWS = {"drift-fp16": "fp16", "drift-int8": "int8"}
+ROWS = ("drift", "dp100", "dp10", "regression", "drift4", *PRECISION_ROWS)
 
 
 def main(argv=None) -> None:

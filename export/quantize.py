@@ -1,11 +1,13 @@
-"""INT8 static quantization (QDQ, per-channel weights) of a bundle graph for CPU inference.
+"""INT8 static quantization (QDQ, per-channel weights) of the vision encoder, for CPU inference.
 
-Only the weight-heavy ops (Conv, Gemm, MatMul) are quantized; normalization layers, softmax
-and the element-wise tail stay in FP32, and so do the U-Net's FiLM conditioning layers: their
-shared input (observation features next to the normalized state) spans ranges one uint8 scale
-cannot hold; quantized, each alone cost 0.14 normalized on the arm demo policy (BENCHMARKS §4). Activations are calibrated on the training dataset's
-observations. Measured on this project's CPU: ~1.8× faster than FP32 for the default U-Net;
-accuracy is gated like FP32 but with the looser INT8_GATE (see export/parity.py).
+Only the encoder's weight layers (Conv, Gemm, MatMul under ``/rgb_encoder``) are quantized; the
+U-Net, normalization layers, softmax and the element-wise tail stay FP32. Measured one layer at a
+time (``benchmarks/int8_sensitivity.py``, BENCHMARKS §4) on the arm demo policy: each encoder
+convolution costs ≤ 0.005 normalized, each U-Net convolution 0.01–0.06 and each FiLM conditioning
+layer ~0.14 (one uint8 scale cannot hold keypoints, state and step embedding together), so the
+whole network quantized misses the gate while the encoder alone passes it (0.018). The encoder is
+also where ONNX Runtime spends most of a small policy's time. Activations are calibrated on the
+training dataset's observations; accuracy is gated with INT8_GATE (see export/parity.py).
 """
 
 import tempfile
@@ -16,6 +18,11 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from .checkpoint import ExportError
+
+QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
+QUANTIZED_SCOPE = "/rgb_encoder"  # node-name prefix of DriftGraph's vision encoder
+
 
 class _Feeds(CalibrationDataReader):
     def __init__(self, feeds: list[dict[str, np.ndarray]]):
@@ -25,19 +32,23 @@ class _Feeds(CalibrationDataReader):
         return next(self._it, None)
 
 
-FP32_SCOPES = ("cond_encoder",)  # node-name parts kept in FP32 (see above)
-QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
-
-
 def quantize_int8(
     fp32_model: Path, out: Path, calibration: list[dict[str, np.ndarray]], only: list[str] | None = None
 ) -> None:
     """Quantize ``fp32_model`` into ``out``; ``only`` names the nodes to quantize instead of the
-    default selection (benchmarks/int8_sensitivity.py quantizes one at a time)."""
+    encoder's (benchmarks/int8_sensitivity.py quantizes one at a time)."""
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_model), str(prepared))
-        keep = [n.name for n in onnx.load(str(prepared)).graph.node if any(s in n.name for s in FP32_SCOPES)]
+        nodes = only or [
+            n.name
+            for n in onnx.load(str(prepared)).graph.node
+            if n.op_type in QUANTIZED_OPS and n.name.startswith(QUANTIZED_SCOPE)
+        ]
+        if not nodes:
+            raise ExportError(
+                "--int8 quantizes the vision encoder, and this policy has no cameras; drop --int8."
+            )
         quantize_static(
             str(prepared),
             str(out),
@@ -47,6 +58,5 @@ def quantize_int8(
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=list(QUANTIZED_OPS),
-            nodes_to_quantize=only,
-            nodes_to_exclude=[] if only else keep,
+            nodes_to_quantize=nodes,
         )

@@ -36,4 +36,3 @@ def favour_current_thread(increment: int) -> str:
         except (ProcessLookupError, PermissionError):  # a thread that just ended
             continue
     return f"{changed} other threads at nice {target}, tick thread at {own}"
-

@@ -175,6 +175,34 @@ def test_int8_graph_outside_its_gate_is_refused(checkpoint, tmp_path, monkeypatc
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_int8_quantizes_the_encoder_only_and_passes_its_gate(checkpoint, tmp_path):
+    import onnx
+
+    from export.manifest import INT8_MODEL_FILE
+
+    out = tmp_path / "bundle"
+    manifest = export_bundle(
+        checkpoint[0], out, dataset_root=checkpoint[1], int8=True, n_random=4, n_realistic=8
+    )
+    report = next(r for r in manifest.parity if r.model == INT8_MODEL_FILE)
+    assert report.passed and 0 < report.max_abs_normalized <= 5e-2
+    nodes = onnx.load(str(out / INT8_MODEL_FILE)).graph.node
+    quantized = {n.output[0] for n in nodes if n.op_type == "DequantizeLinear"}
+    convs = [n for n in nodes if n.op_type == "Conv"]
+    int8_convs = {n.name.startswith("/rgb_encoder") for n in convs if n.input[1] in quantized}
+    assert int8_convs == {True}  # some encoder convolutions, no U-Net convolution
+    assert any(n.name.startswith("/unet/") and n.input[1] not in quantized for n in convs)
+
+
+def test_int8_of_a_policy_without_cameras_is_refused(tmp_path):
+    root = tmp_path / "dataset"
+    write_lerobot_dataset("bimodal", root, n_episodes=2)
+    ckpt = untrained_checkpoint(root, "local/state_only", tmp_path / "pretrained_model")
+    with pytest.raises(ExportError, match="no cameras; drop --int8"):
+        export_bundle(ckpt, tmp_path / "bundle", dataset_root=root, int8=True, n_random=2, n_realistic=2)
+    assert not (tmp_path / "bundle").exists()
+
+
 def test_a_constant_action_dimension_is_not_a_parity_difference():
     """A joint that never moved in the data has zero scale: every network output unnormalizes to the
     same command, so its normalized value must not count (it used to, as up to |output| of Δ)."""

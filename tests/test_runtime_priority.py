@@ -39,4 +39,3 @@ def test_other_threads_yield_and_the_calling_thread_keeps_its_priority():
 
 def test_zero_increment_changes_nothing():
     assert favour_current_thread(0) == "off"
-
