@@ -80,7 +80,7 @@ def _summary(bundle: Path, manifest: BundleManifest, title: str, engines: dict[s
 def _build_engines(bundle: Path) -> dict[str, Path] | None:
     """Build (or find cached) the TensorRT engines of the bundle's FP32/FP16 graphs on this GPU and
     gate them on the golden set; None (with the figures printed) if one fails its gate."""
-    from .tensorrt import ensure_engine
+    from .tensorrt import engine_path
 
     t0 = time.perf_counter()
     results = verify_bundle(bundle, ENGINE)
@@ -88,9 +88,12 @@ def _build_engines(bundle: Path) -> dict[str, Path] | None:
         f"TensorRT engines ready in {time.perf_counter() - t0:.1f} s (built once per GPU and TensorRT version)"
     )
     _print_results(bundle, results)
-    if not all(passed for _, _, passed in results):
+    passed = {name.rsplit("-", 1)[-1]: ok for name, _, ok in results}
+    for precision in [p for p, ok in passed.items() if not ok]:
+        engine_path(bundle, precision).unlink()  # never left in the cache for drift-run to find
+    if not all(passed.values()):
         return None
-    return {name.rsplit("-", 1)[-1]: ensure_engine(bundle, name.rsplit("-", 1)[-1]) for name, _, _ in results}
+    return {precision: engine_path(bundle, precision) for precision in passed}
 
 
 def _print_results(bundle: Path, results) -> None:
