@@ -23,7 +23,6 @@ import functools
 import os
 import re
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,10 +111,10 @@ def ensure_engine(
     return engine
 
 
-def build_engine(onnx_path: Path, engine_path: Path, timing_cache: Path, workspace_gib: float = 2.0) -> float:
-    """Parse ``onnx_path`` into a strongly typed network, build, write atomically; seconds taken."""
+def build_engine(onnx_path: Path, engine_path: Path, timing_cache: Path, workspace_gib: float = 2.0) -> None:
+    """Parse ``onnx_path`` into a strongly typed network, build it, write engine and timing cache
+    atomically. A timing cache from another GPU or TensorRT version is ignored (and replaced)."""
     trt = import_tensorrt()
-    start = time.perf_counter()
     logger = _logger(trt)
     builder = trt.Builder(logger)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
@@ -132,7 +131,6 @@ def build_engine(onnx_path: Path, engine_path: Path, timing_cache: Path, workspa
         raise TensorRTError(f"TensorRT could not build an engine from {onnx_path}; its log above says why.")
     _atomic_write(engine_path, bytes(serialized))
     _atomic_write(timing_cache, bytes(config.get_timing_cache().serialize()))
-    return time.perf_counter() - start
 
 
 @functools.cache
