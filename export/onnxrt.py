@@ -22,7 +22,7 @@ def create_session(
     threads: int | None = None,
     spinning: bool = False,
     level: str = "all",
-    providers: list[str] | None = None,
+    providers: list | None = None,
 ) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = LEVELS[level]
@@ -58,13 +58,33 @@ def provider_session(model: Path, provider: str, threads: int | None = None) -> 
             f"ONNX Runtime here has no {wanted} (available: {', '.join(available)}); install "
             "onnxruntime-gpu built for this machine's CUDA/TensorRT, or use the cpu provider."
         )
-    session = create_session(model, threads=threads, providers=[wanted])
+    session = create_session(model, threads=threads, providers=provider_list(provider))
     if session.get_providers()[0] != wanted:
         raise ProviderError(
             f"ONNX Runtime could not start {wanted} (it fell back to {session.get_providers()[0]}); "
             "check that the CUDA / cuDNN / TensorRT libraries it needs are on the library path."
         )
     return session
+
+
+def provider_list(provider: str) -> list:
+    """ONNX Runtime's provider list for ``provider``. The TensorRT provider caches its engines and
+    timing cache next to drift-export's own (``export.tensorrt.cache_dir()/onnxruntime``; without
+    it every session start rebuilds for minutes) and hands the nodes TensorRT cannot run to CUDA,
+    not to the CPU."""
+    from .tensorrt import cache_dir
+
+    wanted = ORT_PROVIDERS[provider]
+    if provider != "tensorrt":
+        return [wanted]
+    cache = cache_dir() / "onnxruntime"
+    cache.mkdir(parents=True, exist_ok=True)
+    options = {
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(cache),
+        "trt_timing_cache_enable": True,
+    }
+    return [(wanted, options), ORT_PROVIDERS["cuda"]]
 
 
 def run(session: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> np.ndarray:

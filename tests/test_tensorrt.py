@@ -101,3 +101,20 @@ def test_engines_are_built_gated_and_run_on_this_gpu(so100_policy, tmp_path, cap
         first = engine.infer(feeds)
         np.testing.assert_array_equal(engine.infer(feeds), first)  # graph replays are repeatable
         np.testing.assert_allclose(first, ort.infer(feeds), atol=1.0)  # robot units; gated in normalized
+
+
+def test_onnx_runtime_tensorrt_provider_caches_engines_and_falls_back_to_cuda(tmp_path, monkeypatch):
+    """Without an engine cache ORT's TensorRT provider rebuilds at every session start."""
+    from export.onnxrt import provider_list
+
+    monkeypatch.setenv("DRIFT_ENGINE_CACHE", str(tmp_path))
+    (name, options), fallback = provider_list("tensorrt")
+    assert name == "TensorrtExecutionProvider" and fallback == "CUDAExecutionProvider"
+    assert options["trt_engine_cache_enable"] and options["trt_timing_cache_enable"]
+    assert (
+        options["trt_engine_cache_path"] == str(tmp_path / "onnxruntime")
+        and (tmp_path / "onnxruntime").is_dir()
+    )
+    assert provider_list("cuda") == ["CUDAExecutionProvider"] and provider_list("cpu") == [
+        "CPUExecutionProvider"
+    ]
