@@ -32,7 +32,8 @@ class DriftConfig(PreTrainedConfig):
         state_range_floor: narrowest state range (robot units) the normalizer divides by. A
             joint the demonstrations never moved has min = max; LeRobot then divides by 1e-8,
             so one servo tick of drift on the real arm reads as ~10⁷ normalized and the
-            policy's output is arbitrary. Narrower ranges are widened to this, centred.
+            policy's output is arbitrary. Narrower ranges are widened to this, centred. 1.0
+            suits LeRobot's SO/Koch arms (degrees, gripper 0–100); use ~0.02 for radians.
 
     Vision (offline defaults: no pretrained weights, GroupNorm instead of BatchNorm):
         vision_backbone, pretrained_backbone_weights, use_group_norm, crop_shape,

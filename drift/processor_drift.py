@@ -17,20 +17,19 @@ from lerobot.processor import PolicyAction, PolicyProcessorPipeline, make_defaul
 
 from .configuration_drift import DriftConfig
 
-FLOORED_TYPES = (FeatureType.STATE, FeatureType.ENV)
-
 
 def floor_state_ranges(stats: dict[str, dict[str, Any]], config: DriftConfig) -> dict[str, dict[str, Any]]:
-    """A copy of ``stats`` whose state (and environment state) ranges are at least
-    ``config.state_range_floor`` wide: min/max widened about their centre (MIN_MAX), or the
-    std raised to half the floor (MEAN_STD). Actions are left alone: a constant action
-    dimension unnormalizes to its constant whatever the network outputs, which is safe."""
+    """A copy of ``stats`` whose robot-state ranges are at least ``config.state_range_floor``
+    wide: min/max widened about their centre (MIN_MAX), or the std raised to half the floor
+    (MEAN_STD). Only the robot state (joint units are known: degrees and 0–100 on LeRobot's SO
+    and Koch arms); environment state comes in any unit and is left alone, and so are actions: a
+    constant action dimension unnormalizes to its constant whatever the network outputs."""
     floor = config.state_range_floor
     out = {key: dict(s) for key, s in stats.items()}
     for key, feature in config.input_features.items():
         mode = config.normalization_mapping.get(feature.type.value)
         s = out.get(key)
-        if feature.type not in FLOORED_TYPES or not s:
+        if feature.type is not FeatureType.STATE or not s:
             continue
         if mode == NormalizationMode.MIN_MAX and "min" in s and "max" in s:
             lo, hi = _array(s["min"]), _array(s["max"])

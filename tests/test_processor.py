@@ -44,3 +44,12 @@ def test_a_joint_never_moved_in_the_data_tolerates_one_servo_tick_on_the_arm(flo
         assert out.abs().max() <= 1.0 and abs(out[0, 0].item()) < 0.2
     else:
         assert abs(out[0, 0].item()) > 1e6
+
+
+def test_environment_state_is_left_alone():
+    """Its units vary (pixels, metres); only the robot's joints have known units."""
+    cfg = small_config(env_state=True)
+    dim = cfg.input_features["observation.environment_state"].shape[0]
+    stats = {"observation.environment_state": {"min": np.zeros(dim), "max": np.full(dim, 0.2)}}
+    out = floor_state_ranges(stats, cfg)
+    np.testing.assert_array_equal(out["observation.environment_state"]["max"], np.full(dim, 0.2))
