@@ -31,8 +31,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
 from export.bundle import export_onnx, random_inputs, reference_actions
 from export.checkpoint import LoadedCheckpoint
-from export.graph import DriftGraph
+from export.fp16 import convert_fp16
+from export.graph import DriftGraph, action_affine
 from export.onnxrt import create_session, run
+from export.parity import ParityFigures, compare, to_normalized
 from export.quantize import quantize_int8
 
 SIZES = {"small": (64, 128, 256), "default": (256, 512, 1024)}
@@ -95,7 +97,18 @@ def stream_gbps(nbytes: int, repeats: int = 10) -> float:
 
 
 @torch.no_grad()
-def measure(size: str, cameras: int, rounds: int, gflops: float, int8: bool) -> dict:
+def _parity(ckpt: LoadedCheckpoint, session, feeds: list[dict]) -> ParityFigures:
+    """A graph against the eager policy through LeRobot's processors, normalized action units."""
+    offset, scale = action_affine(ckpt, ckpt.policy.config.action_feature.shape[0])
+    figures = ParityFigures()
+    for f in feeds:
+        expected = to_normalized(reference_actions(ckpt, f), offset, scale)
+        figures.add(compare(to_normalized(run(session, f), offset, scale), expected), robot_abs=0.0)
+    return figures
+
+
+def measure(size: str, cameras: int, rounds: int, gflops: float, variants: list[str]) -> dict:
+    """Timings (and, for the ``variants`` graphs fp16 / int8, parity) of one synthetic policy."""
     ckpt = synthetic_checkpoint(SIZES[size], cameras)
     graph = DriftGraph(ckpt)
     feed = random_inputs(ckpt, 1, 1, torch.Generator().manual_seed(0)).feeds[0]
@@ -120,11 +133,17 @@ def measure(size: str, cameras: int, rounds: int, gflops: float, int8: bool) -> 
             "eager_core": lambda: ckpt.policy.predict_action_chunk(normalized_obs, noise=noise),
             "ort": lambda: run(session, feed),
         }
-        if int8:
-            calibration = random_inputs(ckpt, 1, 8, torch.Generator().manual_seed(1)).feeds
-            quantize_int8(model, Path(tmp) / "int8.onnx", calibration)
-            int8_session = create_session(Path(tmp) / "int8.onnx")
-            calls["ort_int8"] = lambda: run(int8_session, feed)
+        extra = random_inputs(ckpt, 1, 8, torch.Generator().manual_seed(1)).feeds
+        parity = {}
+        for variant in variants:
+            path = Path(tmp) / f"{variant}.onnx"
+            if variant == "int8":
+                quantize_int8(model, path, extra)
+            else:
+                convert_fp16(model, path)
+            variant_session = create_session(path)
+            calls[f"ort_{variant}"] = lambda s=variant_session: run(s, feed)
+            parity[variant] = _parity(ckpt, variant_session, extra)
         for call in calls.values():
             call()
         times = {name: [] for name in calls}
@@ -148,8 +167,10 @@ def measure(size: str, cameras: int, rounds: int, gflops: float, int8: bool) -> 
         speedup_vs_eager_core=row["eager_core"]["p50_ms"] / row["ort"]["p50_ms"],
         ort_over_floor=row["ort"]["p50_ms"] / floor_ms,
     )
-    if int8:
-        row["int8_speedup_vs_ort"] = row["ort"]["p50_ms"] / row["ort_int8"]["p50_ms"]
+    for variant, figures in parity.items():
+        row[f"{variant}_speedup_vs_ort"] = row["ort"]["p50_ms"] / row[f"ort_{variant}"]["p50_ms"]
+        row[f"{variant}_max_abs_normalized"] = figures.max_abs
+        row[f"{variant}_min_cosine"] = figures.min_cosine
     print(f"{size} {cameras}cam " + json.dumps(row), flush=True)
     return row
 
@@ -161,13 +182,15 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=SIZES)
     parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--int8", action="store_true", help="also time the INT8 graph (drift-export --int8)")
+    parser.add_argument("--int8", action="store_true", help="also the INT8 graph (drift-export --int8)")
+    parser.add_argument("--fp16", action="store_true", help="also the FP16 graph (drift-export --fp16)")
     parser.add_argument("--out", type=Path, default=Path("outputs/export_latency.json"))
     args = parser.parse_args(argv)
+    variants = [v for v in ("int8", "fp16") if getattr(args, v)]
     gflops = matmul_gflops()
     print(f"machine: matmul {gflops:.1f} GFLOP/s ({torch.get_num_threads()} threads)")
     results = {
-        f"{s}/{c}cam": measure(s, c, args.rounds, gflops, args.int8) for s in args.sizes for c in args.cameras
+        f"{s}/{c}cam": measure(s, c, args.rounds, gflops, variants) for s in args.sizes for c in args.cameras
     }
     table = Table(
         title=f"batch-1 chunk latency, CPU, {torch.get_num_threads()} threads, {args.rounds} rounds"
