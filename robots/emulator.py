@@ -17,7 +17,7 @@ from pathlib import Path
 from robots.arms import arm_spec, motor_table, zmq_camera_config
 from robots.calibration import calibration_file, default_calibration, load_or_write
 from robots.faults import BusFaults
-from robots.rig import CONTROL_AUTHKEY, GIL_SWITCH_S, CameraPlan, ChainPlan, RigPlan
+from robots.rig import CONTROL_AUTHKEY, CameraPlan, ChainPlan, RigPlan
 from robots.scene import SceneObject
 from robots.servo_spec import servo_spec
 
@@ -46,7 +46,6 @@ def plan_rig(
     calibration_dir: Path | None = None,
     faults: BusFaults | None = None,
     seed: int = 0,
-    gil_switch_s: float | None = GIL_SWITCH_S,
 ) -> RigPlan:
     """The plan of an emulated ``arm`` whose ports live in ``run_dir``.
 
@@ -65,7 +64,7 @@ def plan_rig(
         leader_id = f"{robot_id}_leader"
         chain, leader_dir = chain_plan(arm, "leader", run_dir / "leader", leader_id, calibration_dir)
         plan.update(leader=chain, leader_id=leader_id, leader_calibration_dir=str(leader_dir))
-    return RigPlan(**plan, cameras=cameras or [], seed=seed, gil_switch_s=gil_switch_s)
+    return RigPlan(**plan, cameras=cameras or [], seed=seed)
 
 
 class EmulatorError(RuntimeError):

@@ -30,7 +30,6 @@ CONTROL_AUTHKEY = b"drift-sim"  # the socket lives in a 0700 folder; the key onl
 # No-load slew rate (ticks/s) per model, from the makers' data sheets; the lag constant is shared.
 NO_LOAD_SPEED = {"sts3215": 3000.0, "xl430-w250": 3900.0, "xl330-m288": 7000.0, "xl330-m077": 12000.0}
 LAG_S = 0.03
-GIL_SWITCH_S = 0.0005
 
 
 class ChainPlan(BaseModel):
@@ -68,10 +67,6 @@ class RigPlan(BaseModel):
     leader_calibration_dir: str | None = None
     cameras: list[CameraPlan] = Field(default_factory=list)
     seed: int = 0
-    # A real servo answers within microseconds. Here the servo threads share one GIL with the
-    # camera renderers; with Python's default 5 ms switch interval a reply could wait that long.
-    # None keeps Python's default (to measure what it costs).
-    gil_switch_s: float | None = Field(GIL_SWITCH_S, gt=0, le=0.1)
 
 
 def build_servos(plan: ChainPlan, now: float) -> list[Servo]:
@@ -145,8 +140,6 @@ class Rig:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> "Rig":
-        if self.plan.gil_switch_s is not None:
-            sys.setswitchinterval(self.plan.gil_switch_s)
         self.follower.start()
         if self.leader is not None:
             self.leader.start()
