@@ -3,6 +3,7 @@
     python -m benchmarks.runtime_rate --seconds 600 --rates 30 100     # 10 minutes at each rate
     python -m benchmarks.runtime_rate --compare-rollout --seconds 120  # lerobot-rollout vs drift-run
     python -m benchmarks.runtime_rate --seconds 120 --rates 100 --nice 0 10 --rounds 2  # priority A/B
+    python -m benchmarks.runtime_rate --seconds 60 --rates 100 --gil-switch-ms 5 0.5 0.1 --rounds 3
 
 Timing comes from two places: drift-run's own report (tick-start jitter, stages, inference, camera →
 servo latency) and, for every runtime alike, the emulator's clock: the arrival times of the
@@ -110,11 +111,16 @@ def main() -> None:
     parser.add_argument(
         "--nice", type=int, nargs="+", default=[10], help="background_nice values, run side by side per rate"
     )
-    parser.add_argument("--rounds", type=int, default=1, help="alternations of the --nice values")
+    parser.add_argument(
+        "--gil-switch-ms", type=float, nargs="+", default=[5.0], help="gil_switch_ms values, run side by side"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="alternations of the --nice/--gil-switch-ms values"
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/runtime_rate.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="drift-rate-"))
-    console = Console()
+    console = Console(width=200)
     results: dict = {}
     if args.compare_rollout:
         checkpoint, bundle = policy_for(30, work)
@@ -147,6 +153,7 @@ def main() -> None:
         cols = (
             "fps",
             "nice",
+            "GIL ms",
             "ticks",
             "missed",
             "jitter p50/p99/max ms",
@@ -155,17 +162,27 @@ def main() -> None:
         )
         for col in (*cols, "emulator |jitter| p99 ms", "slow ticks"):
             table.add_column(col, justify="right")
-        runs = [(fps, nice, k) for fps in args.rates for k in range(args.rounds) for nice in args.nice]
+        runs = [
+            (fps, nice, switch, k)
+            for fps in args.rates
+            for k in range(args.rounds)
+            for nice in args.nice
+            for switch in args.gil_switch_ms
+        ]
         policy_fps = {fps: 30 if fps % 30 == 0 else 50 for fps in args.rates}
         bundles = {pf: policy_for(pf, work)[1] for pf in set(policy_fps.values())}
-        for fps, nice, k in runs:
-            r = run_drift(bundles[policy_fps[fps]], fps, args.seconds, work, background_nice=nice)
-            results[f"{fps} Hz, nice {nice}" + (f" #{k + 1}" if args.rounds > 1 else "")] = r
+        for fps, nice, switch, k in runs:
+            r = run_drift(
+                bundles[policy_fps[fps]], fps, args.seconds, work, background_nice=nice, gil_switch_ms=switch
+            )
+            name = f"{fps} Hz, nice {nice}, GIL {switch:g} ms"
+            results[name + (f" #{k + 1}" if args.rounds > 1 else "")] = r
             rep, e = r["report"], r["emulator"]
             j, l2, inf = rep["jitter_ms"], rep["e2e_latency_ms"], rep["inference_ms"]
             table.add_row(
                 str(fps),
                 str(nice),
+                f"{switch:g}",
                 str(rep["ticks"]),
                 str(rep["missed_ticks"]),
                 f"{j['p50']:.3f} / {j['p99']:.3f} / {j['max']:.2f}",

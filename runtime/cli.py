@@ -62,6 +62,11 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--spin-ms", type=float, help="spin (not sleep) this long before each deadline")
     p.add_argument("--refill-margin", type=int)
     p.add_argument("--background-nice", type=int, help="nice increment for the other threads (default 10)")
+    p.add_argument(
+        "--gil-switch-ms",
+        type=float,
+        help="Python's GIL switch interval in the loop (default 5; > --spin-ms)",
+    )
     p.add_argument("--handover-s", type=float)
     p.add_argument("--control-pipe", type=Path, help="FIFO accepting auto / teleop / stop lines")
     p.add_argument("--keep-torque", dest="torque_off_on_exit", action="store_false", default=None)

@@ -61,6 +61,13 @@ class RunConfig(BaseModel):
     background_nice: int = Field(
         10, ge=0, le=19, description="nice increment for the other threads (inference, cameras); 0 = off"
     )
+    gil_switch_ms: float = Field(
+        5.0,
+        gt=0,
+        le=100,
+        description="Python's GIL switch interval during the loop; keep it above spin_ms, so that no "
+        "other thread can take the GIL from the spinning tick thread before its deadline",
+    )
     seed: int = 0
     status: bool = Field(True, description="live one-line status in the terminal")
 

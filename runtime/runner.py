@@ -38,7 +38,6 @@ from runtime.triggers import Triggers
 # What a failing serial link raises through LeRobot (ConnectionError, SerialException ⊂ OSError).
 BUS_ERRORS = (ConnectionError, OSError, termios.error)
 WARMUP_CALLS = 5
-GIL_SWITCH_S = 0.0005
 
 
 class ConnectError(ConfigError):
@@ -131,6 +130,7 @@ class Runner:
         self.final_state = "nothing connected, nothing moved"
         self.monitor = LatencyMonitor(config.fps)
         self._interrupts = 0
+        self._gil_switch_before: float | None = None  # Python's interval, restored at shutdown
 
     # -- set-up (nothing moves) ----------------------------------------------------------------
     def prepare(self) -> None:
@@ -282,9 +282,11 @@ class Runner:
         self.hold_since: float | None = None
         self.source_time: dict[int, float] = {}
         self.clock = TickClock(cfg.fps, spin_s=cfg.spin_ms / 1000)
-        # The camera threads decode JPEG/JSON holding the GIL; with Python's default 5 ms switch
-        # interval the tick thread could wait that long for it mid-tick.
-        sys.setswitchinterval(GIL_SWITCH_S)
+        # The tick thread spins (holding the GIL) for spin_ms before each deadline; a switch interval
+        # longer than that spin keeps the camera reader threads from taking the GIL from it just
+        # before the deadline (BENCHMARKS §6: 0.1–0.5 ms intervals made p99 jitter 0.5–3 ms).
+        self._gil_switch_before = sys.getswitchinterval()
+        sys.setswitchinterval(cfg.gil_switch_ms / 1000)
         self.priority = favour_current_thread(cfg.background_nice)
         self._t_start = time.perf_counter()
         self.recorder = None
@@ -531,6 +533,8 @@ class Runner:
             self.recorder.finalize()
         if self.worker is not None:
             self.worker.close()
+        if self._gil_switch_before is not None:
+            sys.setswitchinterval(self._gil_switch_before)
         lost = False
         if self.teleop is not None and self.teleop.is_connected:
             try:

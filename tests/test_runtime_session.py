@@ -7,6 +7,7 @@ report (ticks, missed ticks, events) and the emulator's registers are the eviden
 
 import dataclasses
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -89,6 +90,14 @@ class NaNBackend(SlowBackend):
         return out
 
 
+class SwitchProbe(SlowBackend):
+    """Records Python's GIL switch interval at every inference."""
+
+    def infer(self, feeds):
+        self.seen.append(sys.getswitchinterval())
+        return self.inner.infer(feeds)
+
+
 def test_report_fields_and_commands_reach_the_motors(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
     before = rig.state()
@@ -134,6 +143,17 @@ def test_nan_actions_are_held_and_counted(rig, so100_policy, tmp_path):
     ).run()
     assert "fault" not in report and report["interventions"]["non_finite"] > 30
     assert report["intervention_joints"]["non_finite:elbow_flex.pos"] == report["interventions"]["non_finite"]
+
+
+def test_gil_switch_interval_holds_during_the_loop_and_is_restored(rig, so100_policy, tmp_path):
+    _, bundle = so100_policy
+    probe = SwitchProbe(OrtBackend(bundle), 0)
+    probe.seen = []
+    before = sys.getswitchinterval()
+    cfg = config_for(rig, bundle, tmp_path / "r", duration_s=1, gil_switch_ms=3.0)
+    report = Runner(cfg, backend=probe).run()
+    assert report["chunks"] > 1 and probe.seen[-1] == pytest.approx(3e-3)  # the last call ran in the loop
+    assert sys.getswitchinterval() == before
 
 
 def test_unplug_mid_run_ends_in_a_named_state(rig, so100_policy, tmp_path):
