@@ -93,6 +93,10 @@ class NaNBackend(SlowBackend):
 class SwitchProbe(SlowBackend):
     """Records Python's GIL switch interval at every inference."""
 
+    def __init__(self, inner):
+        super().__init__(inner, delay_s=0)
+        self.seen: list[float] = []
+
     def infer(self, feeds):
         self.seen.append(sys.getswitchinterval())
         return self.inner.infer(feeds)
@@ -147,8 +151,7 @@ def test_nan_actions_are_held_and_counted(rig, so100_policy, tmp_path):
 
 def test_gil_switch_interval_holds_during_the_loop_and_is_restored(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
-    probe = SwitchProbe(OrtBackend(bundle), 0)
-    probe.seen = []
+    probe = SwitchProbe(OrtBackend(bundle))
     before = sys.getswitchinterval()
     cfg = config_for(rig, bundle, tmp_path / "r", duration_s=1, gil_switch_ms=3.0)
     report = Runner(cfg, backend=probe).run()
