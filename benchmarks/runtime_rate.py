@@ -4,6 +4,7 @@
     python -m benchmarks.runtime_rate --compare-rollout --seconds 120  # lerobot-rollout vs drift-run
     python -m benchmarks.runtime_rate --seconds 120 --rates 100 --nice 0 10 --rounds 2  # priority A/B
     python -m benchmarks.runtime_rate --seconds 60 --rates 100 --gil-switch-ms 5 0.5 0.1 --rounds 3
+    python -m benchmarks.runtime_rate --seconds 60 --rates 100 --spin-ms 2 4 --rounds 4
 
 Timing comes from two places: drift-run's own report (tick-start jitter, stages, inference, camera →
 servo latency) and, for every runtime alike, the emulator's clock: the arrival times of the
@@ -15,6 +16,7 @@ drift-run plays the chunk interpolated at twice the policy rate).
 """
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -115,8 +117,9 @@ def main() -> None:
         "--gil-switch-ms", type=float, nargs="+", default=[5.0], help="gil_switch_ms values, run side by side"
     )
     parser.add_argument(
-        "--rounds", type=int, default=1, help="alternations of the --nice/--gil-switch-ms values"
+        "--spin-ms", type=float, nargs="+", default=[2.0], help="spin_ms values, run side by side"
     )
+    parser.add_argument("--rounds", type=int, default=1, help="alternations of the side-by-side values")
     parser.add_argument("--out", type=Path, default=Path("outputs/runtime_rate.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="drift-rate-"))
@@ -154,6 +157,7 @@ def main() -> None:
             "fps",
             "nice",
             "GIL ms",
+            "spin ms",
             "ticks",
             "missed",
             "jitter p50/p99/max ms",
@@ -163,19 +167,24 @@ def main() -> None:
         for col in (*cols, "emulator |jitter| p99 ms", "slow ticks"):
             table.add_column(col, justify="right")
         runs = [
-            (fps, nice, switch, k)
+            (fps, k, *variant)
             for fps in args.rates
             for k in range(args.rounds)
-            for nice in args.nice
-            for switch in args.gil_switch_ms
+            for variant in itertools.product(args.nice, args.gil_switch_ms, args.spin_ms)
         ]
         policy_fps = {fps: 30 if fps % 30 == 0 else 50 for fps in args.rates}
         bundles = {pf: policy_for(pf, work)[1] for pf in set(policy_fps.values())}
-        for fps, nice, switch, k in runs:
+        for fps, k, nice, switch, spin in runs:
             r = run_drift(
-                bundles[policy_fps[fps]], fps, args.seconds, work, background_nice=nice, gil_switch_ms=switch
+                bundles[policy_fps[fps]],
+                fps,
+                args.seconds,
+                work,
+                background_nice=nice,
+                gil_switch_ms=switch,
+                spin_ms=spin,
             )
-            name = f"{fps} Hz, nice {nice}, GIL {switch:g} ms"
+            name = f"{fps} Hz, nice {nice}, GIL {switch:g} ms, spin {spin:g} ms"
             results[name + (f" #{k + 1}" if args.rounds > 1 else "")] = r
             rep, e = r["report"], r["emulator"]
             j, l2, inf = rep["jitter_ms"], rep["e2e_latency_ms"], rep["inference_ms"]
@@ -183,6 +192,7 @@ def main() -> None:
                 str(fps),
                 str(nice),
                 f"{switch:g}",
+                f"{spin:g}",
                 str(rep["ticks"]),
                 str(rep["missed_ticks"]),
                 f"{j['p50']:.3f} / {j['p99']:.3f} / {j['max']:.2f}",
