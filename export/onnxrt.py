@@ -23,7 +23,10 @@ def create_session(
     spinning: bool = False,
     level: str = "all",
     providers: list | None = None,
+    profile_prefix: str | None = None,
 ) -> ort.InferenceSession:
+    """``profile_prefix``: turn on ONNX Runtime's profiler, writing to ``<prefix>_<date>.json``
+    (export/graph_profile.py reads it)."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = LEVELS[level]
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -33,6 +36,9 @@ def create_session(
     # Errors only: on the CPU an FP16 graph logs one "no CPU kernel to constant-fold" warning per
     # node; a provider that fell back to the CPU is caught by provider_session, not by the log.
     opts.log_severity_level = 3
+    if profile_prefix:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile_prefix
     return ort.InferenceSession(str(model), opts, providers=providers or ["CPUExecutionProvider"])
 
 
@@ -47,7 +53,9 @@ class ProviderError(Exception):
     """The execution provider asked for cannot run here; the message says why and what to do."""
 
 
-def provider_session(model: Path, provider: str, threads: int | None = None) -> ort.InferenceSession:
+def provider_session(
+    model: Path, provider: str, threads: int | None = None, profile_prefix: str | None = None
+) -> ort.InferenceSession:
     """A session on exactly ``provider`` (cpu / cuda / tensorrt). ONNX Runtime silently falls back
     to the CPU when a GPU provider fails to load (missing CUDA/cuDNN/TensorRT libraries); that
     fallback is refused here, since timings and parity would describe another backend."""
@@ -58,7 +66,9 @@ def provider_session(model: Path, provider: str, threads: int | None = None) -> 
             f"ONNX Runtime here has no {wanted} (available: {', '.join(available)}); install "
             "onnxruntime-gpu built for this machine's CUDA/TensorRT, or use the cpu provider."
         )
-    session = create_session(model, threads=threads, providers=provider_list(provider))
+    session = create_session(
+        model, threads=threads, providers=provider_list(provider), profile_prefix=profile_prefix
+    )
     if session.get_providers()[0] != wanted:
         raise ProviderError(
             f"ONNX Runtime could not start {wanted} (it fell back to {session.get_providers()[0]}); "

@@ -42,6 +42,21 @@ def test_profile_writes_the_report_format(so100_policy, tmp_path):
     assert report["inference_ms"]["count"] == 20 and report["backend"] == "onnxruntime-cpu-fp32"
 
 
+def test_profile_parts_charges_the_graph_time_to_encoder_unet_and_glue(so100_policy, tmp_path, capsys):
+    _, bundle = so100_policy
+    args = ["--bundle", str(bundle), "--calls", "10", "--report", str(tmp_path), "--parts"]
+    assert profile_main(args) == 0
+    parts = json.loads((tmp_path / "parts.json").read_text())
+    assert parts["calls"] == 10 and parts["model"].endswith("model.onnx")
+    assert parts["parts_ms"]["vision encoder"] > 0 and parts["parts_ms"]["U-Net"] > 0
+    assert parts["kernels_ms"] == pytest.approx(sum(parts["parts_ms"].values()))
+    assert parts["kernels_ms"] == pytest.approx(sum(parts["ops_ms"].values()))
+    assert 0 < parts["kernels_ms"] < parts["wall_ms"] and parts["plain_wall_ms"] > 0
+    assert "vision encoder" in capsys.readouterr().err
+    assert profile_main(["--bundle", str(bundle), "--backend", "torch", "--parts"]) == 2
+    assert "--parts reads ONNX Runtime's profiler" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_emulated_session_ctrl_c_stops_cleanly(so100_policy, tmp_path):
     """The README's main command, ended by Ctrl-C: summary printed, report written, no traceback."""
