@@ -9,6 +9,7 @@ unnormalization). The layout reorders ONNX Runtime's CPU provider inserts around
 are the cost of leaving that layout (for GroupNorm) and coming back.
 """
 
+import bisect
 import json
 import tempfile
 import time
@@ -37,8 +38,9 @@ def part_of(node: str, op: str) -> str:
 
 @dataclass
 class GraphProfile:
-    """Mean milliseconds per call: wall time of ``session.run`` with the profiler on and, timed
-    alongside, with it off; kernel time per part and per op type (profiler on).
+    """Median milliseconds per call over the profiled calls (this CPU is shared and noisy, so a
+    median, per part and per op type, not a mean): wall time of ``session.run`` with the profiler
+    on and, timed alongside, with it off; kernel time in all, per part and per op type.
 
     Recording an event per node costs time inside and between the kernels (on a 2-core CPU the
     arm demo's 2.7 ms graph takes ~6 ms profiled), so read the per-part figures as shares of a
@@ -48,12 +50,9 @@ class GraphProfile:
     calls: int
     wall_ms: float
     plain_wall_ms: float
+    kernels_ms: float
     parts_ms: dict[str, float] = field(default_factory=dict)
     ops_ms: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def kernels_ms(self) -> float:
-        return sum(self.parts_ms.values())
 
     @property
     def outside_kernels_ms(self) -> float:
@@ -74,25 +73,31 @@ class GraphProfile:
 
 def summarize(events: list[dict], calls: int, wall_ms: float, plain_wall_ms: float) -> GraphProfile:
     """Kernel events of the last ``calls`` runs in an ONNX Runtime profile → a GraphProfile."""
-    runs = sorted(e["ts"] for e in events if e.get("name") == "model_run")
+    runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run")
     if len(runs) < calls:
         raise ValueError(f"the profile holds {len(runs)} runs, fewer than the {calls} asked for")
-    start = runs[-calls]
-    parts: dict[str, float] = dict.fromkeys(PARTS, 0.0)
-    ops: dict[str, float] = defaultdict(float)
+    runs = runs[-calls:]
+    starts = [start for start, _ in runs]
+    parts = [dict.fromkeys(PARTS, 0.0) for _ in runs]
+    ops = [defaultdict(float) for _ in runs]
     for e in events:
-        if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time") or e["ts"] < start:
+        if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time"):
             continue
+        i = bisect.bisect_right(starts, e["ts"]) - 1
+        if i < 0 or e["ts"] > runs[i][1]:
+            continue  # a warm-up run's node
         op = e["args"]["op_name"]
-        ms = e["dur"] / 1000 / calls
-        parts[part_of(e["name"], op)] += ms
-        ops[op] += ms
+        parts[i][part_of(e["name"], op)] += e["dur"] / 1000
+        ops[i][op] += e["dur"] / 1000
+    op_names = {op for per_call in ops for op in per_call}
+    op_ms = {op: float(np.median([per_call.get(op, 0.0) for per_call in ops])) for op in op_names}
     return GraphProfile(
         calls=calls,
         wall_ms=wall_ms,
         plain_wall_ms=plain_wall_ms,
-        parts_ms=parts,
-        ops_ms=dict(sorted(ops.items(), key=lambda kv: -kv[1])),
+        kernels_ms=float(np.median([sum(per_call.values()) for per_call in parts])),
+        parts_ms={part: float(np.median([per_call[part] for per_call in parts])) for part in PARTS},
+        ops_ms=dict(sorted(op_ms.items(), key=lambda kv: -kv[1])),
     )
 
 
@@ -119,5 +124,5 @@ def profile_graph(
                 session.run(None, feeds[i % len(feeds)])
                 walls[name].append(time.perf_counter() - t0)
         events = json.loads(Path(profiled.end_profiling()).read_text())
-    mean_ms = {name: float(np.mean(w[warmup:])) * 1000 for name, w in walls.items()}
-    return summarize(events, calls, mean_ms["profiled"], mean_ms["plain"])
+    median_ms = {name: float(np.median(w[warmup:])) * 1000 for name, w in walls.items()}
+    return summarize(events, calls, median_ms["profiled"], median_ms["plain"])

@@ -172,7 +172,7 @@ def _profile_parts(args: argparse.Namespace, feeds: list[dict[str, np.ndarray]])
     model = args.bundle / BundleManifest.load(args.bundle).graph_file(args.precision)
     prof = profile_graph(model, feeds, min(args.calls, 100), args.ort_provider, args.threads)
     table = Table(
-        title=f"{model.name}: mean ms per call, {prof.calls} calls with ONNX Runtime's profiler on",
+        title=f"{model.name}: median ms per call, {prof.calls} calls with ONNX Runtime's profiler on",
         caption="the profiler slows every node: read the parts as shares of a call",
     )
     for col in ("where", "ms", "share"):
