@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.timing import time_turns
 from drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
 from export.bundle import export_onnx, random_inputs, reference_actions
 from export.checkpoint import LoadedCheckpoint
@@ -104,26 +105,6 @@ def stream_gbps(nbytes: int, repeats: int = 10) -> float:
     return matrix.numel() * 4 / float(np.median(times)) / 1e9
 
 
-def time_calls(calls: dict, rounds: int, block: int) -> dict[str, list[float]]:
-    """Milliseconds per call, round-robin over ``calls`` in turns of ``block`` consecutive calls.
-
-    With ``block`` 1 every call runs right after another backend's, in the caches that one left
-    (each backend then pays for the other's working set: ~20 % on ORT here). With a larger block
-    the first call of each turn is dropped and the rest measure the steady state a process running
-    one backend in a loop, like drift-run, sees; turns still alternate, so both backends share the
-    machine's noise.
-    """
-    times = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            for i in range(block):
-                t0 = time.perf_counter()
-                call()
-                if block == 1 or i > 0:
-                    times[name].append((time.perf_counter() - t0) * 1000)
-    return times
-
-
 @torch.no_grad()
 def _parity(ckpt: LoadedCheckpoint, session, feeds: list[dict]) -> ParityFigures:
     """A graph against the eager policy through LeRobot's processors, normalized action units."""
@@ -162,7 +143,6 @@ def measure(size: str, cameras: int, rounds: int, block: int, gflops: float, var
                 ("U-Net", graph.policy.model.unet),
             )
         }
-        profile = profile_graph(model, [feed], calls=rounds)
         obs = {
             k: (torch.from_numpy(v).float() / 255 if v.dtype == np.uint8 else torch.from_numpy(v))
             for k, v in feed.items()
@@ -188,8 +168,9 @@ def measure(size: str, cameras: int, rounds: int, block: int, gflops: float, var
             parity[variant] = _parity(ckpt, variant_session, extra)
         for call in calls.values():
             call()
-        steady = time_calls(calls, rounds, block)
-        interleaved = time_calls(calls, rounds, 1)
+        steady = time_turns(calls, rounds, block)
+        interleaved = time_turns(calls, rounds, 1)
+        profile = profile_graph(model, [feed], calls=rounds)  # last: the process is warm by now
     row = {
         name: {
             "p50_ms": float(np.median(t)),

@@ -1,7 +1,7 @@
 """Which ONNX Runtime CPU settings give the lowest batch-1 chunk latency here? Measured, side by side.
 
 One exported graph (default U-Net, one 96×96 camera, random weights), one session per setting,
-round-robin timing. Settings: intra-op threads 1/2, thread spinning on/off, graph optimization
+round-robin timing (``--block N``: turns of N calls, see benchmarks/timing.py). Settings: intra-op threads 1/2, thread spinning on/off, graph optimization
 basic/all, and plain ``run`` vs IOBinding into a preallocated output. Usage::
 
     python -m benchmarks.ort_settings --rounds 30
@@ -41,6 +41,9 @@ def main(argv=None) -> None:
     parser.add_argument("--size", default="default", choices=SIZES)
     parser.add_argument("--cameras", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument(
+        "--block", type=int, default=1, help="consecutive calls per turn, the first not kept (1: interleaved)"
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/ort_settings.json"))
     args = parser.parse_args(argv)
     ckpt = synthetic_checkpoint(SIZES[args.size], args.cameras)
@@ -57,7 +60,7 @@ def main(argv=None) -> None:
                     calls[key + " run"] = lambda s=session: run(s, feed)
                     if level == "all":
                         calls[key + " iobinding"] = bound_call(session, feed)
-        results = round_robin(calls, args.rounds)
+        results = round_robin(calls, args.rounds, args.block)
     best = min(results, key=lambda k: results[k]["p50_ms"])
     for key, r in sorted(results.items(), key=lambda kv: kv[1]["p50_ms"]):
         print(
@@ -65,7 +68,9 @@ def main(argv=None) -> None:
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
-        json.dumps({"size": args.size, "cameras": args.cameras, "results": results}, indent=2)
+        json.dumps(
+            {"size": args.size, "cameras": args.cameras, "block": args.block, "results": results}, indent=2
+        )
     )
     print(f"wrote {args.out}")
 
