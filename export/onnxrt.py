@@ -5,6 +5,7 @@ execution with one inter-op thread, and spinning off by default, because the con
 shares the cores with inference and spinning threads steal them from it.
 """
 
+import importlib.metadata as md
 import os
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def create_session(
     return ort.InferenceSession(str(model), opts, providers=providers or ["CPUExecutionProvider"])
 
 
+ORT_BUILDS = ("onnxruntime", "onnxruntime-gpu")
 ORT_PROVIDERS = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -62,9 +64,17 @@ def provider_session(
     wanted = ORT_PROVIDERS[provider]
     available = ort.get_available_providers()
     if wanted not in available:
+        builds = installed_ort_builds()
+        if "onnxruntime" in builds and len(builds) > 1:
+            raise ProviderError(
+                f"ONNX Runtime here has no {wanted}: {' and '.join(builds)} are both installed and "
+                "write the same onnxruntime package, so the CPU build's files shadow the GPU one. "
+                f"Keep one: pip uninstall -y {' '.join(builds)} && pip install onnxruntime-gpu"
+            )
         raise ProviderError(
             f"ONNX Runtime here has no {wanted} (available: {', '.join(available)}); install "
-            "onnxruntime-gpu built for this machine's CUDA/TensorRT, or use the cpu provider."
+            "onnxruntime-gpu built for this machine's CUDA/TensorRT in place of onnxruntime "
+            "(pip uninstall -y onnxruntime && pip install onnxruntime-gpu), or use the cpu provider."
         )
     session = create_session(
         model, threads=threads, providers=provider_list(provider), profile_prefix=profile_prefix
@@ -75,6 +85,19 @@ def provider_session(
             "check that the CUDA / cuDNN / TensorRT libraries it needs are on the library path."
         )
     return session
+
+
+def installed_ort_builds() -> list[str]:
+    """The ONNX Runtime distributions installed here (each one ships the same ``onnxruntime``
+    package, so two of them overwrite each other's files; ONNX Runtime supports one at a time)."""
+    builds = []
+    for name in ORT_BUILDS:
+        try:
+            md.version(name)
+        except md.PackageNotFoundError:
+            continue
+        builds.append(name)
+    return builds
 
 
 def provider_list(provider: str) -> list:

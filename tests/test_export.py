@@ -290,3 +290,20 @@ def test_fp16_conversion_keeps_constants_of_fp32_glue_in_fp32(tmp_path):
     convert_fp16(src, dst)
     x = np.array([0.0, 1.5, -2.0], dtype=np.float32)
     np.testing.assert_allclose(run(create_session(dst), {"x": x}), [0.0, 1.5, 0.0], rtol=1e-3)
+
+
+def test_a_cpu_build_shadowing_onnxruntime_gpu_is_named_with_its_fix(exported, monkeypatch, capsys):
+    """`pip install onnxruntime-gpu` next to the CPU build (which this package depends on) leaves
+    both in one folder and the GPU providers missing: the error says so and how to keep one."""
+    import importlib.metadata as md
+
+    import onnxruntime as ort
+
+    if ORT_PROVIDERS["cuda"] in ort.get_available_providers():
+        pytest.skip("this onnxruntime has the CUDA provider: nothing is shadowed here")
+    real = md.version
+    monkeypatch.setattr(md, "version", lambda name: "1.22.0" if name == "onnxruntime-gpu" else real(name))
+    assert cli(["--verify", str(exported), "--backend", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "onnxruntime and onnxruntime-gpu are both installed" in err
+    assert "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu" in err
