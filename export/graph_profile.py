@@ -4,9 +4,10 @@ own profiler.
 The TorchScript exporter names every node after the module that made it (``/rgb_encoder.0/…``,
 ``/unet/…``), and ONNX Runtime keeps those names through its fusions, so each kernel's time can be
 charged to the vision encoder, the U-Net or the glue around them (normalization, crop,
-unnormalization). The layout reorders ONNX Runtime's CPU provider inserts around its blocked
-(NCHWc) convolutions are new nodes with no module name; they get a line of their own, since they
-are the cost of leaving that layout (for GroupNorm) and coming back.
+unnormalization). The layout changes ONNX Runtime's CPU provider inserts — reorders around its
+blocked (NCHWc) FP32 convolutions, transposes around its NHWC quantized ones — are new nodes with
+no module name; they get a line of their own, since they are the cost of leaving that layout
+(for GroupNorm, say) and coming back.
 """
 
 import bisect
@@ -31,8 +32,8 @@ def part_of(node: str, op: str) -> str:
         return "vision encoder"
     if "/unet/" in node:
         return "U-Net"
-    if op in REORDER_OPS:
-        return "layout reorders"
+    if op in REORDER_OPS or (op == "Transpose" and not node.startswith("/")):
+        return "layout reorders"  # inserted by ONNX Runtime: exported nodes are named "/<module>/…"
     return "glue"
 
 

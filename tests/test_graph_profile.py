@@ -17,6 +17,8 @@ def test_nodes_are_charged_by_the_module_that_exported_them():
     assert part_of("/rgb_encoder.1/backbone/backbone.4/backbone.4.0/conv1/Conv", "Conv") == "vision encoder"
     assert part_of("/unet/down_modules.0.0/conv1/block/block.0/Conv", "Conv") == "U-Net"
     assert part_of("ReorderOutput_12", "ReorderOutput") == "layout reorders"
+    assert part_of("Transpose_token_7", "Transpose") == "layout reorders"  # ORT's NHWC, INT8 graphs
+    assert part_of("/Transpose_1", "Transpose") == "glue"  # one the policy itself exported
     assert part_of("/Mul_3", "Mul") == "glue"
 
 
