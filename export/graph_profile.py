@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .onnxrt import ORT_PROVIDERS, provider_session
+from .onnxrt import create_session
 
 PARTS = ("vision encoder", "U-Net", "layout reorders", "glue")
 REORDER_OPS = ("ReorderInput", "ReorderOutput")
@@ -108,18 +108,19 @@ def profile_graph(
     model: Path,
     feeds: list[dict[str, np.ndarray]],
     calls: int = 50,
-    provider: str = "cpu",
     threads: int | None = None,
     warmup: int = 5,
 ) -> GraphProfile:
-    """Run ``model`` ``warmup`` + ``calls`` times (cycling through ``feeds``) with ONNX Runtime's
-    profiler on, charge the measured calls' kernel time to the policy's parts, and time a session
-    without the profiler on the same feeds, call for call in turn."""
-    if provider not in ORT_PROVIDERS:
-        raise ValueError(f"unknown provider {provider!r}; one of {', '.join(ORT_PROVIDERS)}")
+    """Run ``model`` ``warmup`` + ``calls`` times (cycling through ``feeds``) on ONNX Runtime's CPU
+    provider with its profiler on, charge the measured calls' kernel time to the policy's parts,
+    and time a session without the profiler on the same feeds, call for call in turn.
+
+    CPU only: on the CUDA provider a node's profiled time is its launch, not its execution on the
+    GPU, and the TensorRT provider runs the whole graph as one node.
+    """
     with tempfile.TemporaryDirectory() as tmp:
-        profiled = provider_session(model, provider, threads, profile_prefix=str(Path(tmp) / "ort"))
-        plain = provider_session(model, provider, threads)
+        profiled = create_session(model, threads, profile_prefix=str(Path(tmp) / "ort"))
+        plain = create_session(model, threads)
         walls: dict[str, list[float]] = {"profiled": [], "plain": []}
         for i in range(warmup + calls):
             for name, session in (("profiled", profiled), ("plain", plain)):

@@ -55,9 +55,7 @@ class ProviderError(Exception):
     """The execution provider asked for cannot run here; the message says why and what to do."""
 
 
-def provider_session(
-    model: Path, provider: str, threads: int | None = None, profile_prefix: str | None = None
-) -> ort.InferenceSession:
+def provider_session(model: Path, provider: str, threads: int | None = None) -> ort.InferenceSession:
     """A session on exactly ``provider`` (cpu / cuda / tensorrt). ONNX Runtime silently falls back
     to the CPU when a GPU provider fails to load (missing CUDA/cuDNN/TensorRT libraries); that
     fallback is refused here, since timings and parity would describe another backend."""
@@ -76,9 +74,7 @@ def provider_session(
             "onnxruntime-gpu built for this machine's CUDA/TensorRT in place of onnxruntime "
             "(pip uninstall -y onnxruntime && pip install onnxruntime-gpu), or use the cpu provider."
         )
-    session = create_session(
-        model, threads=threads, providers=provider_list(provider), profile_prefix=profile_prefix
-    )
+    session = create_session(model, threads=threads, providers=provider_list(provider))
     if session.get_providers()[0] != wanted:
         raise ProviderError(
             f"ONNX Runtime could not start {wanted} (it fell back to {session.get_providers()[0]}); "

@@ -121,11 +121,15 @@ def profile_main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--parts",
         action="store_true",
-        help="also split the graph's time into encoder / U-Net / glue with ONNX Runtime's profiler",
+        help="also split the graph's CPU time into encoder / U-Net / glue with ONNX Runtime's profiler",
     )
     args = p.parse_args(argv)
-    if args.parts and args.backend != "ort":
-        print("drift-profile: --parts reads ONNX Runtime's profiler; use --backend ort.", file=sys.stderr)
+    if args.parts and (args.backend != "ort" or args.ort_provider != "cpu"):
+        print(
+            "drift-profile: --parts splits ONNX Runtime's CPU kernel times; use --backend ort "
+            "--ort-provider cpu (on a GPU provider a node's profiled time is its launch, not its run).",
+            file=sys.stderr,
+        )
         return 2
     try:
         backend = make_backend(
@@ -170,7 +174,7 @@ def _profile_parts(args: argparse.Namespace, feeds: list[dict[str, np.ndarray]])
     from export.manifest import BundleManifest
 
     model = args.bundle / BundleManifest.load(args.bundle).graph_file(args.precision)
-    prof = profile_graph(model, feeds, min(args.calls, 100), args.ort_provider, args.threads)
+    prof = profile_graph(model, feeds, min(args.calls, 100), args.threads)
     table = Table(
         title=f"{model.name}: median ms per call, {prof.calls} calls with ONNX Runtime's profiler on",
         caption="the profiler slows every node: read the parts as shares of a call",

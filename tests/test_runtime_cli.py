@@ -54,7 +54,8 @@ def test_profile_parts_charges_the_graph_time_to_encoder_unet_and_glue(so100_pol
     assert 0 < parts["kernels_ms"] < parts["wall_ms"] and parts["plain_wall_ms"] > 0
     assert "vision encoder" in capsys.readouterr().err
     assert profile_main(["--bundle", str(bundle), "--backend", "torch", "--parts"]) == 2
-    assert "--parts reads ONNX Runtime's profiler" in capsys.readouterr().err
+    assert "--parts splits ONNX Runtime's CPU kernel times" in capsys.readouterr().err
+    assert profile_main(["--bundle", str(bundle), "--ort-provider", "cuda", "--parts"]) == 2
 
 
 @pytest.mark.slow
