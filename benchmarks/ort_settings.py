@@ -1,8 +1,9 @@
 """Which ONNX Runtime CPU settings give the lowest batch-1 chunk latency here? Measured, side by side.
 
 One exported graph (default U-Net, one 96×96 camera, random weights), one session per setting,
-round-robin timing (``--block N``: turns of N calls, see benchmarks/timing.py). Settings: intra-op threads 1/2, thread spinning on/off, graph optimization
-basic/all, and plain ``run`` vs IOBinding into a preallocated output. Usage::
+round-robin timing (``--block N``: turns of N calls, see benchmarks/timing.py). Settings:
+intra-op threads 1/2, thread spinning on/off, graph optimization basic/all, and plain ``run`` vs
+IOBinding into a preallocated output. Usage::
 
     python -m benchmarks.ort_settings --rounds 30
 """

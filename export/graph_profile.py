@@ -15,7 +15,7 @@ import json
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -63,15 +63,7 @@ class GraphProfile:
         return self.wall_ms - self.kernels_ms
 
     def to_json(self) -> dict:
-        return {
-            "calls": self.calls,
-            "wall_ms": self.wall_ms,
-            "plain_wall_ms": self.plain_wall_ms,
-            "kernels_ms": self.kernels_ms,
-            "outside_kernels_ms": self.outside_kernels_ms,
-            "parts_ms": self.parts_ms,
-            "ops_ms": self.ops_ms,
-        }
+        return {**asdict(self), "outside_kernels_ms": self.outside_kernels_ms}
 
 
 def summarize(events: list[dict], calls: int, wall_ms: float, plain_wall_ms: float) -> GraphProfile:
