@@ -211,6 +211,14 @@ def measure(size: str, cameras: int, rounds: int, block: int, gflops: float, var
     return row
 
 
+def _table(title: str, columns: str) -> Table:
+    """A rich table with right-aligned columns named by ``columns`` ("a|b|c")."""
+    table = Table(title=title)
+    for col in columns.split("|"):
+        table.add_column(col, justify="right")
+    return table
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -233,25 +241,12 @@ def main(argv=None) -> None:
         for s in args.sizes
         for c in args.cameras
     }
-    table = Table(
-        title=f"batch-1 chunk latency, CPU, {torch.get_num_threads()} threads, {args.rounds} rounds "
-        f"of {args.block} calls (steady); interleaved = each call right after the other backend's"
+    table = _table(
+        f"batch-1 chunk latency, CPU, {torch.get_num_threads()} threads, {args.rounds} rounds "
+        f"of {args.block} calls (steady); interleaved = each call right after the other backend's",
+        "U-Net / cams|eager p50/p99|eager core p50|ORT p50/p99|ORT ×|interleaved eager/ORT p50|"
+        "ORT × interl.|GFLOP|MB|GB/s|floor|ORT/floor",
     )
-    for col in (
-        "U-Net / cams",
-        "eager p50/p99",
-        "eager core p50",
-        "ORT p50/p99",
-        "ORT ×",
-        "interleaved eager/ORT p50",
-        "ORT × interl.",
-        "GFLOP",
-        "MB",
-        "GB/s",
-        "floor",
-        "ORT/floor",
-    ):
-        table.add_column(col, justify="right")
     for key, r in results.items():
         table.add_row(
             key,
@@ -268,19 +263,10 @@ def main(argv=None) -> None:
             f"{r['ort_over_floor']:.2f}",
         )
     Console(width=220).print(table)
-    parts = Table(title="where ORT's time goes (profiler on), against each part's own floor")
-    for col in (
-        "U-Net / cams",
-        "call profiled / plain",
-        "part",
-        "ms",
-        "share",
-        "GFLOP",
-        "MB",
-        "floor",
-        "ms/floor",
-    ):
-        parts.add_column(col, justify="right")
+    parts = _table(
+        "where ORT's time goes (profiler on), against each part's own floor",
+        "U-Net / cams|call profiled / plain|part|ms|share|GFLOP|MB|floor|ms/floor",
+    )
     for key, r in results.items():
         prof = r["profile"]
         for part, p in r["parts"].items():
