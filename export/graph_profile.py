@@ -15,7 +15,7 @@ import json
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +54,8 @@ class GraphProfile:
     wall_ms: float
     plain_wall_ms: float
     kernels_ms: float
-    parts_ms: dict[str, float] = field(default_factory=dict)
-    ops_ms: dict[str, float] = field(default_factory=dict)
+    parts_ms: dict[str, float]
+    ops_ms: dict[str, float]
 
     @property
     def outside_kernels_ms(self) -> float:
