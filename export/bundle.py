@@ -22,8 +22,11 @@ from .graph import NOISE, OUTPUT, DriftGraph, action_affine, input_shapes
 from .manifest import (
     FP16_MODEL_FILE,
     GOLDEN_FILE,
+    GRAPH_FILES,
     INT8_MODEL_FILE,
+    MANIFEST,
     MODEL_FILE,
+    SEAL_FILE,
     BundleManifest,
     FeatureNormalization,
     ParityReport,
@@ -226,18 +229,21 @@ def export_bundle(
     inputs and gated with INT8_GATE.
     """
     out = Path(out)
-    if out.exists() and not force:
-        raise ExportError(f"{out} already exists; pass --force to replace it.")
-    ckpt = load_checkpoint(ckpt_path, dataset_root)
-    cfg = ckpt.policy.config
-    graph = DriftGraph(ckpt)
-    shapes = input_shapes(ckpt, batch)
-    gen = torch.Generator().manual_seed(0)
-    example = random_inputs(ckpt, batch, 1, gen).feeds[0]
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    check_output(out, force)  # before any work: a refusal costs nothing and touches nothing
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as err:
+        raise ExportError(
+            f"cannot write {out} ({err.strerror}); pick another --out. Nothing was written."
+        ) from None
+    try:
+        ckpt = load_checkpoint(ckpt_path, dataset_root)
+        cfg = ckpt.policy.config
+        graph = DriftGraph(ckpt)
+        shapes = input_shapes(ckpt, batch)
+        gen = torch.Generator().manual_seed(0)
+        example = random_inputs(ckpt, batch, 1, gen).feeds[0]
         model = tmp / MODEL_FILE
         export_onnx(graph, example, model, opset)
         sets = [random_inputs(ckpt, batch, n_random, gen), dataset_inputs(ckpt, batch, n_realistic, gen)]
@@ -279,13 +285,62 @@ def export_bundle(
             parity=reports,
         )
         manifest.write(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would keep the bundle from other users
+        _replace(tmp, out, force)
         return manifest
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+BUNDLE_NAMES = {MANIFEST, SEAL_FILE, GOLDEN_FILE, *GRAPH_FILES.values()}
+
+
+def check_output(out: Path, force: bool) -> None:
+    """Refuse an ``--out`` that cannot become a bundle (``ExportError``; nothing is touched):
+    a file, a folder that exists without ``force``, a folder that is neither empty nor a Drift
+    bundle (``--force`` never deletes anything else), or a place that cannot be written."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ExportError(
+            f"--out {out} is a file or a link, not a bundle folder; pick another path. Nothing was touched."
+        )
+    if out.is_dir():
+        entries = sorted(p.name for p in out.iterdir())
+        if not force:
+            raise ExportError(
+                f"{out} already exists; pass --force to replace it (only a Drift bundle is replaced)."
+            )
+        if entries and not (MANIFEST in entries and set(entries) <= BUNDLE_NAMES):
+            shown = ", ".join(entries[:5]) + (", …" if len(entries) > 5 else "")
+            raise ExportError(
+                f"--force replaces only a Drift bundle or an empty folder, and {out} is neither (it holds "
+                f"{shown}). Nothing was touched; pick another --out."
+            )
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ExportError(f"cannot write {out}: {parent} is not a writable folder. Pick another --out.")
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise ExportError(f"cannot replace {out}: it is not writable. Pick another --out.")
+
+
+def _replace(tmp: Path, out: Path, force: bool) -> None:
+    """Move the finished bundle into place; an old bundle is moved aside first, then deleted."""
+    check_output(out, force)  # again: the folder may have changed during the export
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+    os.replace(out, old / "bundle")
+    os.replace(tmp, out)
+    shutil.rmtree(old)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _normalization(ckpt: LoadedCheckpoint) -> dict[str, FeatureNormalization]:

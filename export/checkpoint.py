@@ -56,8 +56,9 @@ def load_checkpoint(
     path = Path(path)
     config_file = path / "config.json"
     if not path.is_dir():
+        what = "is a file, not a folder" if path.exists() else "does not exist"
         raise ExportError(
-            f"checkpoint folder {path} does not exist (expected a lerobot-train pretrained_model/)."
+            f"checkpoint folder {path} {what} (expected a lerobot-train pretrained_model/ folder)."
         )
     if not config_file.is_file():
         raise ExportError(f"{path} has no config.json; point --ckpt at a pretrained_model/ folder.")

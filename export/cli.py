@@ -171,6 +171,12 @@ def main(argv=None) -> int:
     except (ExportError, BundleError, ProviderError, TensorRTError) as err:
         print(f"drift-export: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a disk that filled up or a folder that went read-only mid-export
+        print(
+            f"drift-export: error: cannot write {err.filename or ''} ({err.strerror}); nothing was written.",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from .manifest import BundleError, BundleManifest
+
 LEVELS = {
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
@@ -19,14 +21,15 @@ LEVELS = {
 
 
 def create_session(
-    model: Path,
+    model: Path | bytes,
     threads: int | None = None,
     spinning: bool = False,
     level: str = "all",
     providers: list | None = None,
     profile_prefix: str | None = None,
 ) -> ort.InferenceSession:
-    """``profile_prefix``: turn on ONNX Runtime's profiler, writing to ``<prefix>_<date>.json``
+    """``model``: a file, or a graph's bytes (then it cannot refer to external data files).
+    ``profile_prefix``: turn on ONNX Runtime's profiler, writing to ``<prefix>_<date>.json``
     (export/graph_profile.py reads it)."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = LEVELS[level]
@@ -40,7 +43,8 @@ def create_session(
     if profile_prefix:
         opts.enable_profiling = True
         opts.profile_file_prefix = profile_prefix
-    return ort.InferenceSession(str(model), opts, providers=providers or ["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, opts, providers=providers or ["CPUExecutionProvider"])
 
 
 ORT_BUILDS = ("onnxruntime", "onnxruntime-gpu")
@@ -55,7 +59,7 @@ class ProviderError(Exception):
     """The execution provider asked for cannot run here; the message says why and what to do."""
 
 
-def provider_session(model: Path, provider: str, threads: int | None = None) -> ort.InferenceSession:
+def provider_session(model: Path | bytes, provider: str, threads: int | None = None) -> ort.InferenceSession:
     """A session on exactly ``provider`` (cpu / cuda / tensorrt). ONNX Runtime silently falls back
     to the CPU when a GPU provider fails to load (missing CUDA/cuDNN/TensorRT libraries); that
     fallback is refused here, since timings and parity would describe another backend."""
@@ -80,6 +84,41 @@ def provider_session(model: Path, provider: str, threads: int | None = None) -> 
             f"ONNX Runtime could not start {wanted} (it fell back to {session.get_providers()[0]}); "
             "check that the CUDA / cuDNN / TensorRT libraries it needs are on the library path."
         )
+    return session
+
+
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8"}
+
+
+def bundle_session(
+    bundle: Path, manifest: BundleManifest, precision: str, provider: str = "cpu", threads: int | None = None
+) -> ort.InferenceSession:
+    """A session on the bundle's sealed ``precision`` graph. ONNX Runtime gets the very bytes whose
+    digest was checked (so nothing can change between check and load, and the graph cannot pull in
+    external data from outside the bundle), and the graph's own inputs and outputs must be the
+    manifest's names, dtypes and shapes. Anything else is a ``BundleError``, before any arm moves."""
+    name = manifest.graph_file(precision)
+    graph = manifest.read_file(bundle, name)
+    try:
+        session = provider_session(graph, provider, threads)
+    except ProviderError:
+        raise
+    except Exception as err:  # ONNX Runtime's own types (Fail, InvalidGraph, …): a graph it cannot load
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise BundleError(
+            f"{Path(bundle) / name}: ONNX Runtime cannot load this graph ({first[:300]}); graphs in a "
+            "bundle are self-contained. Re-export the bundle."
+        ) from None
+    for what, specs, args in (
+        ("inputs", manifest.inputs, session.get_inputs()),
+        ("outputs", manifest.outputs, session.get_outputs()),
+    ):
+        got = sorted((a.name, _ORT_DTYPES.get(a.type, a.type), list(a.shape)) for a in args)
+        want = sorted((s.name, s.dtype, s.shape) for s in specs)
+        if got != want:
+            raise BundleError(
+                f"{Path(bundle) / name}: the graph's {what} {got} are not the manifest's {want}. Re-export the bundle."
+            )
     return session
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from .manifest import GOLDEN_FILE, BundleManifest, ParityReport
-from .onnxrt import provider_session, run
+from .onnxrt import bundle_session, run
 from .parity import ACCELERATOR_GATE, GATES, ParityFigures, compare, to_normalized
 
 ENGINE = "tensorrt-engine"  # the native TensorRT engine rather than an ONNX Runtime provider
@@ -17,7 +17,7 @@ def _precision(report: ParityReport) -> str:
     return report.backend.rsplit("-", 1)[-1]
 
 
-def _runner(bundle: Path, report: ParityReport, backend: str) -> Runner | None:
+def _runner(bundle: Path, manifest: BundleManifest, report: ParityReport, backend: str) -> Runner | None:
     """How to run this graph of the bundle on ``backend``; None where that graph does not apply
     (INT8 QDQ is a CPU graph; TensorRT engines are FP32 or FP16)."""
     if backend == ENGINE:
@@ -28,7 +28,7 @@ def _runner(bundle: Path, report: ParityReport, backend: str) -> Runner | None:
         return EngineRunner(ensure_engine(bundle, _precision(report))).run
     if backend != "cpu" and _precision(report) == "int8":
         return None
-    session = provider_session(bundle / report.model, backend)
+    session = bundle_session(bundle, manifest, _precision(report), backend)
     return lambda feed: run(session, feed)
 
 
@@ -42,8 +42,9 @@ def verify_bundle(bundle: Path, backend: str = "cpu") -> list[tuple[str, ParityF
     """
     bundle = Path(bundle)
     results = []
-    for report in BundleManifest.load(bundle).parity:
-        runner = _runner(bundle, report, backend)
+    manifest = BundleManifest.load(bundle)
+    for report in manifest.parity:
+        runner = _runner(bundle, manifest, report, backend)
         if runner is None:
             continue
         figures = golden_figures(bundle, runner)

@@ -73,12 +73,12 @@ class OrtBackend:
     def __init__(
         self, bundle: Path, provider: str = "cpu", threads: int | None = None, precision: str = "fp32"
     ):
-        from export.onnxrt import ProviderError, provider_session
+        from export.onnxrt import ProviderError, bundle_session
 
         manifest = BundleManifest.load(bundle)
         self.contract = PolicyContract.from_manifest(manifest)
         try:
-            self.session = provider_session(Path(bundle) / manifest.graph_file(precision), provider, threads)
+            self.session = bundle_session(Path(bundle), manifest, precision, provider, threads)
         except ProviderError as err:
             raise BackendError(f"{err} (drift-run: --ort-provider)") from err
         self.name = f"onnxruntime-{provider}-{precision}"

@@ -5,8 +5,9 @@
         --teleop-port /dev/ttyACM1 --mode teleop-first
 
 Exit status: 0 when the session ended normally (duration, stop key, Ctrl-C), 1 when a fault ended it
-(the report says which and in what state the arm was left), 2 when the configuration, bundle or
-policy was refused before anything connected.
+(the report says which and in what state the arm was left), 2 when the configuration, bundle,
+policy, a port or a camera was refused before the loop started, 130 / 143 when Ctrl-C / SIGTERM
+cancelled the start-up. Each of those ends in one line saying what happened and the arm's state.
 """
 
 import argparse
@@ -88,18 +89,28 @@ def _cameras(specs: list[str] | None) -> dict[str, str] | None:
     return out
 
 
+NOTHING_CONNECTED = "nothing connected, nothing moved"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = vars(_run_parser().parse_args(argv))
     config_file = args.pop("config")
     try:
         args["cameras"] = _cameras(args.pop("camera"))
         config = RunConfig.load(config_file, **args)
-        from .runner import print_summary, run_session
+        from .runner import StartupCancelled, print_summary, run_session
 
-        report = run_session(config)
+        try:
+            report = run_session(config)
+        except StartupCancelled as err:
+            print(f"drift-run: {err}; arm: {getattr(err, 'arm_state', NOTHING_CONNECTED)}.", file=sys.stderr)
+            return err.exit_code
     except (ConfigError, BackendError, BundleError) as err:
-        print(f"drift-run: {err}\nNothing was connected; the arm did not move.", file=sys.stderr)
+        print(f"drift-run: {err} Arm: {getattr(err, 'arm_state', NOTHING_CONNECTED)}.", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the session's own handlers were installed (imports, config)
+        print(f"drift-run: cancelled by SIGINT during start-up; arm: {NOTHING_CONNECTED}.", file=sys.stderr)
+        return 130
     print_summary(report)
     print(
         f"report: {config.report_dir / 'report.json'}, {config.report_dir / 'latency.png'}", file=sys.stderr

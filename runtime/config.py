@@ -1,14 +1,34 @@
 """``drift-run``'s options as one validated model (command line or a YAML/JSON file).
 
 Every value is checked before anything connects; an invalid one raises ``ConfigError`` naming the
-field and what is allowed.
+field and what is allowed. The safety limits are finite and bounded (``SAFETY_RANGES``): the safety
+layer cannot be switched off by a huge, infinite or NaN value.
 """
 
 import json
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# The safety layer's limits: (lowest, highest) accepted. Speeds are action units (degrees, or % of a
+# 0-100 joint's range) per second; an STS3215 at 12 V turns ~270 °/s unloaded, so 360 covers every
+# supported servo while still limiting a runaway policy.
+SAFETY_RANGES = {
+    "max_speed": (0.0, 360.0),  # units/s, exclusive of 0
+    "max_accel": (0.0, 20_000.0),  # units/s², exclusive of 0
+    "watchdog_ms": (0.0, 1000.0),  # exclusive of 0
+    "fault_after_ms": (0.0, 10_000.0),  # exclusive of 0
+    "bus_error_limit": (1, 100),
+}
+
+
+def _bounded(name: str, default, description: str, integer: bool = False):
+    lo, hi = SAFETY_RANGES[name]
+    if integer:
+        return Field(default, ge=lo, le=hi, description=description)
+    return Field(default, gt=lo, le=hi, allow_inf_nan=False, description=description)
 
 
 class ConfigError(ValueError):
@@ -37,21 +57,21 @@ class RunConfig(BaseModel):
     teleop_port: str | None = None
     teleop_id: str = "drift_leader"
     fps: int = Field(30, ge=1, le=1000, description="loop rate: the bundle's fps or a whole multiple of it")
-    duration_s: float | None = Field(None, gt=0)
+    duration_s: float | None = Field(None, gt=0, allow_inf_nan=False)
     mode: Literal["auto", "teleop-first"] = "auto"
     report_dir: Path = Path("outputs/run")
     blend_steps: int = Field(3, ge=0, le=50, description="ticks cross-faded at every chunk join")
     refill_margin: int = Field(2, ge=0, le=100, description="ticks of slack over measured latency")
     latency_window: int = Field(20, ge=1, le=1000, description="chunks in the inference-latency window")
-    max_speed: float = Field(
-        90.0, gt=0, description="per joint, action units per second (degrees/s, or %/s for 0-100 joints)"
+    max_speed: float = _bounded(
+        "max_speed", 90.0, "per joint, action units per second (degrees/s, or %/s for 0-100 joints)"
     )
-    max_accel: float | None = Field(
-        None, gt=0, description="per joint, units/s² (limits jerk); off by default"
+    max_accel: float | None = _bounded("max_accel", None, "per joint, units/s² (limits jerk); off by default")
+    watchdog_ms: float = _bounded("watchdog_ms", 150.0, "no fresh observation for this long: hold position")
+    fault_after_ms: float = _bounded("fault_after_ms", 1000.0, "a watchdog hold this long ends the session")
+    bus_error_limit: int = _bounded(
+        "bus_error_limit", 3, "consecutive failed bus ticks that end the session", integer=True
     )
-    watchdog_ms: float = Field(150.0, gt=0, description="no fresh observation for this long: hold position")
-    fault_after_ms: float = Field(1000.0, gt=0, description="a watchdog hold this long ends the session")
-    bus_error_limit: int = Field(3, ge=1, description="consecutive failed bus ticks that end the session")
     torque_off_on_exit: bool = True
     handover_s: float = Field(1.0, gt=0, le=10, description="duration of a teleop<->policy handover")
     control_pipe: Path | None = Field(None, description="FIFO accepting 'auto' / 'teleop' / 'stop' lines")
@@ -79,6 +99,10 @@ class RunConfig(BaseModel):
             raise ValueError("give bundle (from drift-export) or policy (a checkpoint, with backend torch)")
         if self.mode == "teleop-first" and not (self.emulate or self.teleop_port):
             raise ValueError("mode teleop-first needs teleop_port (the leader arm) or emulate")
+        if self.fault_after_ms < self.watchdog_ms:
+            raise ValueError(
+                f"fault_after_ms ({self.fault_after_ms:g}) must be at least watchdog_ms ({self.watchdog_ms:g})"
+            )
         if self.emulate and self.cameras:
             raise ValueError(
                 "cameras are created by emulate (named and sized as the bundle expects); drop cameras"
@@ -108,15 +132,7 @@ class RunConfig(BaseModel):
     @classmethod
     def load(cls, path: Path | None = None, **overrides) -> "RunConfig":
         """From a YAML/JSON file (if given) with command-line ``overrides`` on top."""
-        data: dict = {}
-        if path is not None:
-            text = Path(path).read_text()
-            if Path(path).suffix in (".yaml", ".yml"):
-                import yaml
-
-                data = yaml.safe_load(text) or {}
-            else:
-                data = json.loads(text)
+        data = _read_config_file(Path(path)) if path is not None else {}
         data.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(data)
@@ -126,6 +142,32 @@ class RunConfig(BaseModel):
                 where = ".".join(str(p) for p in e["loc"]) or "config"
                 problems.append(f"{where}: {e['msg']}")
             raise ConfigError("invalid drift-run configuration: " + "; ".join(problems)) from None
+
+
+def _read_config_file(path: Path) -> dict:
+    """A ``--config`` file as a dict of options; any problem is a ``ConfigError`` naming the file."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"--config {path}: cannot read it ({err.strerror}).") from None
+    try:
+        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--config {path}: not valid JSON (line {err.lineno}: {err.msg}).") from None
+    except yaml.YAMLError as err:  # also a !!python/... tag, which safe_load refuses
+        where = getattr(err, "problem_mark", None)
+        line = f"line {where.line + 1}: " if where is not None else ""
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(
+            f"--config {path}: not valid YAML ({line}{what}); only plain values are read."
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"--config {path}: expected a mapping of option names to values, got a {type(data).__name__}."
+        )
+    return data
 
 
 def camera_config(name: str, spec: str, width: int, height: int, fps: int):

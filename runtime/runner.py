@@ -5,6 +5,11 @@ cameras) → watchdog on stale frames/failed reads → hand the latest observati
 worker when the queue runs low → merge a finished chunk → pick this tick's command (policy queue,
 leader arm, or a handover blend) → safety filter → ``send_action`` → record timings.
 
+Start-up, in order: policy → report folder and control pipe → (emulator) → robot classes
+(calibration) → port claims → connect → warm-up. Every check that can fail runs before connect;
+Ctrl-C / SIGTERM during start-up cancels it at the next step (``StartupCancelled``) and whatever
+was started is undone in reverse order.
+
 Safe states, whatever ends the session: the last safe command is held (the servos keep that
 goal), then torque is turned off (``torque_off_on_exit``) and the ports are closed; the report
 says which state the arm was left in. If the port itself is gone, the servos keep their last goal
@@ -15,6 +20,7 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 import termios
 import threading
 import time
@@ -30,6 +36,7 @@ from runtime.clock import TickClock
 from runtime.config import ConfigError, RunConfig, camera_config
 from runtime.monitor import LatencyMonitor, summary_table
 from runtime.observation import ObservationHistory
+from runtime.ports import PortClaim, claim_port
 from runtime.priority import favour_current_thread
 from runtime.recording import as_action
 from runtime.safety import SafetyFilter, SafetyLimits
@@ -42,6 +49,15 @@ WARMUP_CALLS = 5
 
 class ConnectError(ConfigError):
     """The arm could not be connected or does not match its calibration: nothing moved."""
+
+
+class StartupCancelled(Exception):
+    """Ctrl-C / SIGTERM arrived during start-up: nothing more is started, the rest is undone."""
+
+    def __init__(self, signal_name: str):
+        super().__init__(f"start-up cancelled by {signal_name}")
+        self.signal_name = signal_name
+        self.exit_code = 128 + signal.Signals[signal_name].value
 
 
 class SessionFault(Exception):
@@ -104,6 +120,25 @@ class InferenceWorker:
         self._thread.join(timeout=5.0)
 
 
+def _with_calibration(make, device_cfg, what: str):
+    """LeRobot's robot/teleoperator from its config; it reads the calibration file as it is built,
+    so a corrupt file is named here (``ConfigError``) instead of surfacing as a parser traceback."""
+    try:
+        return make(device_cfg)
+    except Exception as err:  # draccus / json raise many types for a malformed file
+        while err.__cause__ or err.__context__:  # the parser's own words, not draccus's wrapper
+            err = err.__cause__ or err.__context__
+        path = f"{device_cfg.id}.json" + (
+            f" in {device_cfg.calibration_dir}"
+            if device_cfg.calibration_dir
+            else " in LeRobot's calibration folder"
+        )
+        raise ConfigError(
+            f"the {what}'s calibration file {path} could not be read ({' '.join(str(err).split())[:200]}); "
+            "fix or delete it and run lerobot-calibrate again. Nothing was connected."
+        ) from None
+
+
 def joint_limits(robot, action_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Each joint's calibrated range in action units, through LeRobot's own normalization."""
     bus = robot.bus
@@ -129,8 +164,15 @@ class Runner:
         self.stop_reason = "not started"
         self.final_state = "nothing connected, nothing moved"
         self.monitor = LatencyMonitor(config.fps)
+        self.claims: list[PortClaim] = []
         self._interrupts = 0
+        self._cancelled: str | None = None  # the signal that cancels start-up
         self._gil_switch_before: float | None = None  # Python's interval, restored at shutdown
+
+    def _checkpoint(self) -> None:
+        """Between start-up steps: honour a Ctrl-C / SIGTERM that arrived meanwhile."""
+        if self._cancelled is not None:
+            raise StartupCancelled(self._cancelled)
 
     # -- set-up (nothing moves) ----------------------------------------------------------------
     def prepare(self) -> None:
@@ -145,10 +187,14 @@ class Runner:
             self.backend = make_backend(
                 cfg.backend, cfg.bundle, cfg.policy, cfg.ort_provider, self._threads(), cfg.precision
             )
+        self._checkpoint()
         c = self.backend.contract
         if cfg.fps % c.fps:
             raise ConfigError(f"fps: {cfg.fps} is not the policy's fps ({c.fps}) or a whole multiple of it.")
         self.multiple = cfg.fps // c.fps
+        self._check_report_dir()
+        if cfg.control_pipe is not None:
+            self.triggers.open_pipe(cfg.control_pipe)
         leader_needed = cfg.mode == "teleop-first" or cfg.teleop_port is not None
         if cfg.emulate:
             robot_cfg, leader_cfg = self._start_emulator(leader_needed)
@@ -164,8 +210,9 @@ class Runner:
             leader_cfg = None
             if leader_needed:
                 leader_cfg = leader_config(cfg.robot, cfg.teleop_port, cfg.teleop_id, cfg.calibration_dir)
+        self._checkpoint()
         robot_cfg.disable_torque_on_disconnect = cfg.torque_off_on_exit
-        self.robot = make_robot_from_config(robot_cfg)
+        self.robot = _with_calibration(make_robot_from_config, robot_cfg, "arm")
         actions = set(self.robot.action_features)
         if set(c.action_names) != actions:
             raise ConfigError(
@@ -181,8 +228,19 @@ class Runner:
                 raise ConfigError(f"camera {name!r} is configured as {got}; the policy needs {(h, w, 3)}.")
         self._require_calibration(self.robot, "robot", robot_cfg.type)
         if leader_cfg is not None:
-            self.teleop = make_teleoperator_from_config(leader_cfg)
+            self.teleop = _with_calibration(make_teleoperator_from_config, leader_cfg, "leader arm")
             self._require_calibration(self.teleop, "teleop", leader_cfg.type)
+
+    def _check_report_dir(self) -> None:
+        where = self.cfg.report_dir
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=where, prefix=".drift-run-probe"):
+                pass
+        except OSError as err:
+            raise ConfigError(
+                f"report: cannot write to {where} ({err.strerror}); pick another --report."
+            ) from None
 
     def _threads(self) -> int:
         return self.cfg.inference_threads or max(1, (os.cpu_count() or 2) - 1)
@@ -216,13 +274,28 @@ class Runner:
 
     # -- connect -------------------------------------------------------------------------------
     def connect(self) -> None:
-        for device, what in ((self.robot, "arm"), (self.teleop, "leader arm")):
-            if device is None:
-                continue
+        """Claim every port first (one process per arm), then connect through LeRobot."""
+        devices = [
+            (d, what) for d, what in ((self.robot, "arm"), (self.teleop, "leader arm")) if d is not None
+        ]
+        for device, what in devices:
+            self.claims.append(claim_port(device.config.port, what))
+        for device, what in devices:
+            self._checkpoint()
             try:
                 device.connect(calibrate=False)
-            except (*BUS_ERRORS, RuntimeError) as err:  # RuntimeError: LeRobot's motor check
+            except (*BUS_ERRORS, RuntimeError, TimeoutError) as err:  # RuntimeError: LeRobot's motor check
                 message = " ".join(str(err).split())
+                dead = [n for n, cam in getattr(device, "cameras", {}).items() if not cam.is_connected]
+                if device.bus.is_connected and dead:
+                    self.final_state = (
+                        "the arm's bus was opened, then closed (torque off); no command was sent"
+                    )
+                    spec = self.cfg.cameras.get(dead[0], "the emulated camera")
+                    raise ConnectError(
+                        f"could not connect camera {dead[0]!r} ({spec}): {message}. Check that it is plugged "
+                        "in and not used by another program."
+                    ) from err
                 raise ConnectError(
                     f"could not connect to the {what} on {device.config.port}: {message}"
                 ) from err
@@ -234,18 +307,26 @@ class Runner:
 
     # -- the session ---------------------------------------------------------------------------
     def run(self) -> dict:
-        """Prepare, connect, run until stopped; always shut down safely and write the report."""
+        """Prepare, connect, run until stopped; always shut down safely and write the report.
+
+        A refusal before the loop (``ConfigError``, ``BackendError``, ``BundleError``) or a cancelled
+        start-up (``StartupCancelled``) is raised after the shutdown, with ``arm_state`` set to the
+        state the arm was left in."""
         fault: SessionFault | None = None
         try:
-            self.prepare()
-            self.connect()
-            self._loop()
-        except SessionFault as err:
-            fault = err
-            self.stop_reason = f"fault: {err}"
-            self.monitor.fault(self._elapsed(), err.kind, err.message)
-        finally:
-            self._shutdown()
+            try:
+                self.prepare()
+                self.connect()
+                self._loop()
+            except SessionFault as err:
+                fault = err
+                self.stop_reason = f"fault: {err}"
+                self.monitor.fault(self._elapsed(), err.kind, err.message)
+            finally:
+                self._shutdown()
+        except Exception as err:
+            err.arm_state = self.final_state
+            raise
         report = self.monitor.write(self.cfg.report_dir, self._report_extra())
         if fault is not None:
             report["fault"] = {"kind": fault.kind, "message": fault.message}
@@ -267,7 +348,11 @@ class Runner:
         max_jerk = None if cfg.max_accel is None else np.full(len(c.action_names), cfg.max_accel / cfg.fps**2)
         self.safety = SafetyFilter(SafetyLimits(c.action_names, lower, upper, max_step, max_jerk))
         self.safety.reset(present)
-        warm = time_inference(self.backend, self.history.feeds(self._noise()), WARMUP_CALLS)
+        warm = []
+        for _ in range(WARMUP_CALLS):
+            self._checkpoint()
+            warm += time_inference(self.backend, self.history.feeds(self._noise()), 1)
+        self._checkpoint()
         self.latency = LatencyWindow(cfg.latency_window, initial_s=max(warm))
         self.worker = InferenceWorker(self.backend)
         if threading.current_thread() is threading.main_thread():
@@ -510,10 +595,14 @@ class Runner:
         self.mode = mode
 
     # -- shutdown ------------------------------------------------------------------------------
-    def _on_sigint(self, *_):
+    def _on_signal(self, signum, _frame):
+        name = signal.Signals(signum).name
+        self._cancelled = self._cancelled or name  # start-up: cancel at the next step
+        self.triggers.put("stop", name)  # the loop: stop at the next tick
+        if signum != signal.SIGINT:
+            return
         self._interrupts += 1
         if self._interrupts == 1:
-            self.triggers.put("stop", "SIGINT")
             return
         # Second Ctrl-C: leave now, but never with a port held open.
         for device in (self.teleop, self.robot):
@@ -524,11 +613,12 @@ class Runner:
         os._exit(130)
 
     def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGINT, self._on_sigint)
-        signal.signal(signal.SIGTERM, lambda *_: self.triggers.put("stop", "SIGTERM"))
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
 
     def _shutdown(self) -> None:
         self.triggers.close()
+        self.monitor.events.update(self.triggers.events)
         if getattr(self, "recorder", None) is not None:
             self.recorder.finalize()
         if self.worker is not None:
@@ -543,15 +633,23 @@ class Runner:
                 with contextlib.suppress(Exception):
                     self.teleop.bus.port_handler.closePort()
         if self.robot is not None and self.robot.bus.is_connected:
+            torque = "torque off" if self.cfg.torque_off_on_exit else "torque on (torque_off_on_exit=false)"
             try:
-                if getattr(self, "safety", None) is not None and self.safety.last is not None:
+                if not self.robot.is_connected:  # a camera failed at connect: the bus alone is open
+                    self.robot.bus.disconnect(self.cfg.torque_off_on_exit)
+                    for cam in self.robot.cameras.values():
+                        if cam.is_connected:
+                            cam.disconnect()
+                    self.final_state = (
+                        f"the arm's bus was opened, then closed ({torque}); no command was sent"
+                    )
+                elif getattr(self, "safety", None) is not None and self.safety.last is not None:
                     self.robot.send_action(as_action(self.backend.contract.action_names, self.safety.last))
-                self.robot.disconnect()
-                self.final_state = (
-                    "holding the last safe command, then torque off; ports closed"
-                    if self.cfg.torque_off_on_exit
-                    else "holding the last safe command with torque on (torque_off_on_exit=false); ports closed"
-                )
+                    self.robot.disconnect()
+                    self.final_state = f"holding the last safe command, then {torque}; ports closed"
+                else:  # start-up ended before the first command
+                    self.robot.disconnect()
+                    self.final_state = f"connected, then released before any command: {torque}; ports closed"
             except (*BUS_ERRORS, TimeoutError) as err:
                 lost = True
                 for cam in self.robot.cameras.values():
@@ -563,6 +661,8 @@ class Runner:
                     f"arm unreachable at shutdown ({err}); the servos keep their last goal with torque on. "
                     "Power them off or reconnect and run again."
                 )
+        for claim in reversed(self.claims):
+            claim.release()
         if self.rig is not None:
             self.rig.close()
         if lost:
