@@ -16,6 +16,7 @@ from lerobot.teleoperators.utils import make_teleoperator_from_config
 from lerobot.utils.feature_utils import dataset_to_policy_features
 
 import drift  # noqa: F401  (registers the "drift" policy type with LeRobot's factory)
+from drift.video_backend import video_backend
 from export.bundle import export_bundle
 from robots.emulator import EmulatedRig
 from robots.leader_scripts import sway_within
@@ -60,7 +61,7 @@ def untrained_checkpoint(
     statistics, and the dataset it names in ``train_config.json`` (the part the loaders read).
     Seeded: the same weights every time."""
     torch.manual_seed(0)
-    meta = LeRobotDataset(repo_id, root=dataset_root).meta
+    meta = LeRobotDataset(repo_id, root=dataset_root, video_backend=video_backend()).meta
     feats = dataset_to_policy_features(meta.features)
     cfg = make_policy_config(
         policy_type,

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from drift.video_backend import video_backend
+
 
 def train_policy(
     policy_type: str,
@@ -25,6 +27,7 @@ def train_policy(
         f"--policy.type={policy_type}",
         f"--dataset.repo_id={repo_id}",
         f"--dataset.root={dataset}",
+        f"--dataset.video_backend={video_backend()}",
         "--policy.device=cpu",
         "--policy.push_to_hub=false",
         *policy_args,

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from drift.video_backend import video_backend
+
 TASKS = ("bimodal", "obstacle")
 ARC_HEIGHT = 0.6
 EPISODE_LEN = {"bimodal": 24, "obstacle": 40}
@@ -147,7 +149,12 @@ def write_lerobot_dataset(
             "names": ["height", "width", "channels"],
         }
     dataset = LeRobotDataset.create(
-        repo_id=f"local/drift_{task}", fps=fps, features=features, root=root, use_videos=False
+        repo_id=f"local/drift_{task}",
+        fps=fps,
+        features=features,
+        root=root,
+        use_videos=False,
+        video_backend=video_backend(),
     )
     rng = np.random.default_rng(seed)
     for _ in range(n_episodes):

@@ -16,6 +16,8 @@ import numpy as np
 import onnx
 import torch
 
+from drift.video_backend import video_backend
+
 from .checkpoint import ExportError, LoadedCheckpoint, load_checkpoint
 from .fp16 import convert_fp16
 from .graph import NOISE, OUTPUT, DriftGraph, action_affine, input_shapes
@@ -87,7 +89,10 @@ def dataset_inputs(ckpt: LoadedCheckpoint, batch: int, n: int, gen: torch.Genera
     deltas = {k: [i / ckpt.fps for i in cfg.observation_delta_indices] for k in keys}
     try:
         dataset = LeRobotDataset(
-            ckpt.dataset_repo_id or "local/dataset", root=ckpt.dataset_root, delta_timestamps=deltas
+            ckpt.dataset_repo_id or "local/dataset",
+            root=ckpt.dataset_root,
+            delta_timestamps=deltas,
+            video_backend=video_backend(),
         )
     except Exception as err:  # LeRobot raises many types for an unreadable dataset
         raise ExportError(f"could not read the training dataset at {ckpt.dataset_root}: {err}") from err

@@ -8,6 +8,7 @@ that take effect while LeRobot is connected.
 """
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,12 +100,20 @@ class EmulatedRig:
     @classmethod
     def start(cls, arm: str, run_dir: Path | None = None, **plan_options) -> "EmulatedRig":
         """Plan and start an emulated ``arm`` (``plan_options``: see ``plan_rig``)."""
+        owned = run_dir is None  # a temporary folder of ours: removed again by close()
         run_dir = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix=f"drift-sim-{arm}-"))
         run_dir.mkdir(parents=True, exist_ok=True)
         run_dir.chmod(0o700)
         if "calibration_dir" not in plan_options:
             plan_options["calibration_dir"] = run_dir / "calibration"
-        return cls(plan_rig(arm, run_dir, **plan_options))
+        try:
+            rig = cls(plan_rig(arm, run_dir, **plan_options))
+        except BaseException:
+            if owned:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        rig._owned_dir = run_dir if owned else None
+        return rig
 
     # -- what LeRobot connects to ------------------------------------------------------------
     @property
@@ -191,6 +200,8 @@ class EmulatedRig:
                 self._proc.wait()
         self._proc.stdin.close()
         self._proc.stdout.close()
+        if getattr(self, "_owned_dir", None) is not None:
+            shutil.rmtree(self._owned_dir, ignore_errors=True)
 
     def __enter__(self) -> "EmulatedRig":
         return self

@@ -10,6 +10,7 @@ Ctrl-C / SIGTERM. Point LeRobot at it, e.g. with the printed values:
 """
 
 import argparse
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -55,11 +56,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix=f"drift-sim-{args.robot}-"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        _serve(args, run_dir)
+    finally:
+        if args.run_dir is None:  # our temporary folder: nothing of it outlives the run
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, run_dir: Path) -> None:
     from robots.emulator import plan_rig  # LeRobot's tables: imported after the arguments are valid
     from robots.leader_scripts import Hold, sway_within
 
-    run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix=f"drift-sim-{args.robot}-"))
-    run_dir.mkdir(parents=True, exist_ok=True)
     cameras = []
     if args.camera:
         cameras.append(

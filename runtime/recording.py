@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from drift.video_backend import video_backend
+
 
 class EpisodeRecorder:
     def __init__(self, root: Path, repo_id: str, fps: int, robot, task: str = "teleoperation"):
@@ -22,7 +24,12 @@ class EpisodeRecorder:
         self.features = features
         self.task = task
         self.dataset = LeRobotDataset.create(
-            repo_id=repo_id, fps=fps, features=features, root=root, use_videos=False
+            repo_id=repo_id,
+            fps=fps,
+            features=features,
+            root=root,
+            use_videos=False,
+            video_backend=video_backend(),
         )
         self.frames_in_episode = 0
         self.episodes = 0

@@ -33,3 +33,27 @@ def koch_policy(tmp_path_factory):
     base = tmp_path_factory.mktemp("koch_policy")
     root = record_teleop_dataset("koch", base / "drift_koch_teleop", base / "rig")
     return policy_bundle(root, base)
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """(checkpoint, dataset root): a small untrained DriftPolicy saved the way lerobot-train saves one."""
+    from benchmarks.emulated_policy import untrained_checkpoint
+    from benchmarks.toy_tasks import write_lerobot_dataset
+
+    base = tmp_path_factory.mktemp("export")
+    root = base / "dataset"
+    write_lerobot_dataset("bimodal", root, n_episodes=3, image_size=32)
+    ckpt = untrained_checkpoint(root, "local/drift_bimodal", base / "pretrained_model", crop_shape=(28, 28))
+    return ckpt, root
+
+
+@pytest.fixture(scope="session")
+def exported(checkpoint, tmp_path_factory):
+    """A bundle exported from ``checkpoint`` (read-only for tests: copy it before editing)."""
+    from export.bundle import export_bundle
+
+    ckpt, root = checkpoint
+    out = tmp_path_factory.mktemp("bundles") / "bundle"
+    export_bundle(ckpt, out, dataset_root=root)
+    return out

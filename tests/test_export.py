@@ -2,7 +2,9 @@
 digest checks, --verify, and clear errors for bad checkpoints."""
 
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -19,24 +21,6 @@ from export.graph import DriftGraph
 from export.manifest import FP16_MODEL_FILE, MODEL_FILE, BundleError, BundleManifest
 from export.onnxrt import ORT_PROVIDERS, create_session, run
 from export.parity import Gate
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> tuple[Path, Path]:
-    """A DriftPolicy checkpoint saved the way lerobot-train saves one, and its dataset."""
-    base = tmp_path_factory.mktemp("export")
-    root = base / "dataset"
-    write_lerobot_dataset("bimodal", root, n_episodes=3, image_size=32)
-    ckpt = untrained_checkpoint(root, "local/drift_bimodal", base / "pretrained_model", crop_shape=(28, 28))
-    return ckpt, root
-
-
-@pytest.fixture(scope="module")
-def exported(checkpoint, tmp_path_factory) -> Path:
-    ckpt, root = checkpoint
-    out = tmp_path_factory.mktemp("bundles") / "bundle"
-    export_bundle(ckpt, out, dataset_root=root)
-    return out
 
 
 def test_bundle_follows_the_graph_contract(exported):
@@ -114,10 +98,65 @@ def test_existing_bundle_is_not_overwritten_without_force(checkpoint, exported, 
     assert "already exists" in capsys.readouterr().err
 
 
+@pytest.fixture
+def no_export_work(monkeypatch):
+    """Fails the test if the export starts its work (a refusal must come first and cost nothing)."""
+
+    def refuse(*_, **__):
+        raise AssertionError("the export started before its output location was checked")
+
+    monkeypatch.setattr(bundle_module, "load_checkpoint", refuse)
+
+
+def test_force_never_deletes_what_is_not_a_bundle(checkpoint, tmp_path, capsys, no_export_work):
+    folder = tmp_path / "my_files"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    assert cli(["--ckpt", str(checkpoint[0]), "--out", str(folder), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "replaces only a Drift bundle or an empty folder" in err and "notes.txt" in err
+    assert (folder / "notes.txt").read_text() == "mine"
+    bundle_plus = tmp_path / "bundle_plus"  # a bundle that also holds a user's file: not ours to delete
+    bundle_plus.mkdir()
+    for name in ("manifest.json", "model.onnx", "calibration.json"):
+        (bundle_plus / name).write_text("{}")
+    assert cli(["--ckpt", str(checkpoint[0]), "--out", str(bundle_plus), "--force"]) == 2
+    assert (bundle_plus / "calibration.json").exists() and "calibration.json" in capsys.readouterr().err
+    file = tmp_path / "a_file"
+    file.write_text("keep")
+    assert cli(["--ckpt", str(checkpoint[0]), "--out", str(file), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "is a file or a link" in err and err.count("\n") == 1 and file.read_text() == "keep"
+
+
+def test_output_that_cannot_be_written_is_refused_before_the_export(checkpoint, capsys, no_export_work):
+    assert cli(["--ckpt", str(checkpoint[0]), "--out", "/proc/drift_bundle"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("drift-export: error: cannot write /proc/drift_bundle") and "Traceback" not in err
+
+
+def test_force_replaces_a_bundle_and_the_bundle_is_readable_by_others(checkpoint, exported, tmp_path):
+    out = tmp_path / "bundle"
+    shutil.copytree(exported, out)
+    (out / "model.onnx").write_bytes(b"stale")
+    assert (
+        cli(
+            ["--ckpt", str(checkpoint[0]), "--out", str(out), "--dataset-root", str(checkpoint[1]), "--force"]
+        )
+        == 0
+    )
+    BundleManifest.load(out)  # a fresh, sealed bundle replaced the stale one
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~mask  # not mkdtemp's 0700
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]  # nothing left beside it
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
         ("missing_dir", "does not exist"),
+        ("a_file", "is a file, not a folder"),
         ("no_config", "has no config.json"),
         ("corrupt_config", "not valid JSON"),
         ("other_policy", "only drift checkpoints are accepted"),
@@ -132,6 +171,9 @@ def test_bad_checkpoints_get_one_clear_line_and_exit_2(checkpoint, tmp_path, cap
     config = ckpt / "config.json"
     if damage == "missing_dir":
         shutil.rmtree(ckpt)
+    elif damage == "a_file":
+        shutil.rmtree(ckpt)
+        ckpt.write_text("not a folder")
     elif damage == "no_config":
         config.unlink()
     elif damage == "corrupt_config":
