@@ -211,3 +211,7 @@ def entry() -> None:
 
 def profile_entry() -> None:
     sys.exit(profile_main())
+
+
+if __name__ == "__main__":
+    entry()

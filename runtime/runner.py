@@ -165,6 +165,7 @@ class Runner:
         self.final_state = "nothing connected, nothing moved"
         self.monitor = LatencyMonitor(config.fps)
         self.claims: list[PortClaim] = []
+        self.loop_started = False
         self._interrupts = 0
         self._cancelled: str | None = None  # the signal that cancels start-up
         self._gil_switch_before: float | None = None  # Python's interval, restored at shutdown
@@ -381,6 +382,7 @@ class Runner:
             self.recorder = EpisodeRecorder(cfg.record_dir, cfg.record_repo_id, cfg.fps, self.robot)
         self.monitor.transition(0.0, "start", self.mode, f"mode {cfg.mode}")
         self.clock.start()
+        self.loop_started = True
         last_status = 0.0
         show_status = cfg.status and sys.stderr.isatty()
         self.stop_reason = "running"
@@ -643,7 +645,7 @@ class Runner:
                     self.final_state = (
                         f"the arm's bus was opened, then closed ({torque}); no command was sent"
                     )
-                elif getattr(self, "safety", None) is not None and self.safety.last is not None:
+                elif self.loop_started:
                     self.robot.send_action(as_action(self.backend.contract.action_names, self.safety.last))
                     self.robot.disconnect()
                     self.final_state = f"holding the last safe command, then {torque}; ports closed"

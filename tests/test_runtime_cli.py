@@ -88,3 +88,19 @@ def test_second_ctrl_c_forces_exit(so100_policy, tmp_path):
     proc.communicate(timeout=60)
     assert proc.returncode in (0, 130)  # 130: forced before the graceful stop finished
     wait_until(lambda: not (tmp_path / "emulator" / "follower").exists(), timeout_s=10)
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_start_up_cancels_it_with_one_line(so100_policy, tmp_path):
+    """Ctrl-C as soon as the emulated arm starts: nothing more is started, the emulator is stopped
+    again, exit 130 with one line (it used to connect, warm up and run first)."""
+    _, bundle = so100_policy
+    proc = drift_run("--robot", "so100", "--emulate", "--bundle", str(bundle), "--report", str(tmp_path))
+    wait_until(lambda: (tmp_path / "emulator" / "rig.log").exists(), timeout_s=120, poll_s=0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("drift-run: start-up cancelled by SIGINT; arm: ") and "Traceback" not in err
+    assert not (tmp_path / "report.json").exists()  # the loop never ran
+    wait_until(lambda: not (tmp_path / "emulator" / "follower").exists(), timeout_s=10)
