@@ -139,6 +139,18 @@ def _with_calibration(make, device_cfg, what: str):
         ) from None
 
 
+def _failed_camera(device, err: BaseException) -> str | None:
+    """The camera whose ``connect()`` raised ``err`` (found in its traceback), or None."""
+    cameras = {id(cam): name for name, cam in getattr(device, "cameras", {}).items()}
+    tb = err.__traceback__
+    while tb is not None:
+        name = cameras.get(id(tb.tb_frame.f_locals.get("self")))
+        if name is not None:
+            return name
+        tb = tb.tb_next
+    return None
+
+
 def joint_limits(robot, action_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Each joint's calibrated range in action units, through LeRobot's own normalization."""
     bus = robot.bus
@@ -287,16 +299,15 @@ class Runner:
                 device.connect(calibrate=False)
             except (*BUS_ERRORS, RuntimeError, TimeoutError) as err:  # RuntimeError: LeRobot's motor check
                 message = " ".join(str(err).split())
-                dead = [n for n, cam in getattr(device, "cameras", {}).items() if not cam.is_connected]
-                if device.bus.is_connected and dead:
-                    self.final_state = (
-                        "the arm's bus was opened, then closed (torque off); no command was sent"
-                    )
-                    spec = self.cfg.cameras.get(dead[0], "the emulated camera")
+                camera = _failed_camera(device, err)
+                if camera is not None:  # the bus connected first: shutdown releases it, torque off
+                    spec = self.cfg.cameras.get(camera, "the emulated camera")
                     raise ConnectError(
-                        f"could not connect camera {dead[0]!r} ({spec}): {message}. Check that it is plugged "
+                        f"could not connect camera {camera!r} ({spec}): {message}. Check that it is plugged "
                         "in and not used by another program."
                     ) from err
+                with contextlib.suppress(Exception):  # a failed handshake can leave the port open
+                    device.bus.port_handler.closePort()
                 raise ConnectError(
                     f"could not connect to the {what} on {device.config.port}: {message}"
                 ) from err
