@@ -248,7 +248,7 @@ def main(argv=None) -> None:
     console = Console()
     console.print(table)
     if report:
-        from runtime.runner import print_summary
+        from runtime.monitor import print_summary
 
         print_summary(report)
     outcomes = {k: counts[k] for k in ("left", "right", "miss")}

@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import torch
 
+from drift.lerobot_compat import normalizer_stats
 from drift.video_backend import video_backend
 
 from .checkpoint import ExportError, LoadedCheckpoint, load_checkpoint
@@ -54,7 +55,7 @@ class InputSet:
 def random_inputs(ckpt: LoadedCheckpoint, batch: int, n: int, gen: torch.Generator) -> InputSet:
     """States spread 10 % past the training range, random images, N(0, I) noise."""
     shapes = input_shapes(ckpt, batch)
-    stats = ckpt.normalizer._tensor_stats
+    stats = normalizer_stats(ckpt.normalizer)
     feeds = []
     for _ in range(n):
         feed = {}
@@ -352,7 +353,7 @@ def _normalization(ckpt: LoadedCheckpoint) -> dict[str, FeatureNormalization]:
     cfg = ckpt.policy.config
     result = {}
     features = {**cfg.input_features, **cfg.output_features}
-    for key, stats in ckpt.normalizer._tensor_stats.items():
+    for key, stats in normalizer_stats(ckpt.normalizer).items():
         if key not in features:
             continue
         mode = cfg.normalization_mapping.get(features[key].type.value)

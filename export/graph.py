@@ -14,6 +14,8 @@ from lerobot.configs.types import FeatureType
 from lerobot.utils.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES, OBS_STATE
 from torch import Tensor, nn
 
+from drift.lerobot_compat import apply_normalization
+
 from .checkpoint import LoadedCheckpoint
 
 NOISE = "noise"
@@ -79,24 +81,24 @@ class DriftGraph(nn.Module):
         assert not self.training and not any(m.training for m in self.policy.modules()), "export needs eval()"
         inputs = list(inputs)
         state = inputs.pop(0)
-        batch = {OBS_STATE: self.normalizer._apply_transform(state, OBS_STATE, FeatureType.STATE)}
+        batch = {OBS_STATE: apply_normalization(self.normalizer, state, OBS_STATE, FeatureType.STATE)}
         if self.has_env_state:
             env = inputs.pop(0)
-            batch[OBS_ENV_STATE] = self.normalizer._apply_transform(env, OBS_ENV_STATE, FeatureType.ENV)
+            batch[OBS_ENV_STATE] = apply_normalization(self.normalizer, env, OBS_ENV_STATE, FeatureType.ENV)
         noise = inputs.pop()
         if self.camera_keys:
             images = [
-                self.normalizer._apply_transform(img.to(torch.float32) / 255.0, key, FeatureType.VISUAL)
+                apply_normalization(self.normalizer, img.to(torch.float32) / 255.0, key, FeatureType.VISUAL)
                 for key, img in zip(self.camera_keys, inputs, strict=True)
             ]
             batch[OBS_IMAGES] = torch.stack(images, dim=2)
         actions = self.policy.model.generate_actions(batch, noise=noise)
-        return self.unnormalizer._apply_transform(actions, ACTION, FeatureType.ACTION, inverse=True)
+        return apply_normalization(self.unnormalizer, actions, ACTION, FeatureType.ACTION, inverse=True)
 
 
 def unnormalize_action(ckpt: LoadedCheckpoint, actions: Tensor) -> Tensor:
     """The policy's normalized units → robot units (LeRobot's own unnormalizer)."""
-    return ckpt.unnormalizer._apply_transform(actions, ACTION, FeatureType.ACTION, inverse=True)
+    return apply_normalization(ckpt.unnormalizer, actions, ACTION, FeatureType.ACTION, inverse=True)
 
 
 def action_affine(ckpt: LoadedCheckpoint, dim: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ cancelled the start-up. Each of those ends in one line saying what happened and 
 """
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def _cameras(specs: list[str] | None) -> dict[str, str] | None:
 
 
 NOTHING_CONNECTED = "nothing connected, nothing moved"
+WIRING = {"emulate", "robot", "port", "robot_id", "calibration_dir", "cameras", "teleop_port", "teleop_id"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,24 +100,66 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args["cameras"] = _cameras(args.pop("camera"))
         config = RunConfig.load(config_file, **args)
-        from .runner import StartupCancelled, print_summary, run_session
+        from .errors import StartupCancelled
+        from .monitor import print_summary
 
         try:
-            report = run_session(config)
+            for sig in (signal.SIGINT, signal.SIGTERM):  # until the session installs its own handlers
+                signal.signal(sig, _cancel_start_up)
+            report = _emulated_session(config) if config.emulate else _session(config)
         except StartupCancelled as err:
             print(f"drift-run: {err}; arm: {getattr(err, 'arm_state', NOTHING_CONNECTED)}.", file=sys.stderr)
             return err.exit_code
     except (ConfigError, BackendError, BundleError) as err:
         print(f"drift-run: {err} Arm: {getattr(err, 'arm_state', NOTHING_CONNECTED)}.", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # before the session's own handlers were installed (imports, config)
+    except KeyboardInterrupt:  # before any handler was installed (the imports)
         print(f"drift-run: cancelled by SIGINT during start-up; arm: {NOTHING_CONNECTED}.", file=sys.stderr)
         return 130
     print_summary(report)
-    print(
-        f"report: {config.report_dir / 'report.json'}, {config.report_dir / 'latency.png'}", file=sys.stderr
-    )
+    print(f"report: {report['report_dir']}/report.json, {report['report_dir']}/latency.png", file=sys.stderr)
     return 1 if "fault" in report else 0
+
+
+def _cancel_start_up(signum, _frame):
+    from .errors import StartupCancelled
+
+    raise StartupCancelled(signal.Signals(signum).name)
+
+
+def _session(config: RunConfig, backend=None) -> dict:
+    from .runner import run_session
+
+    report = run_session(config, backend)
+    report["report_dir"] = str(config.report_dir)
+    return report
+
+
+def _emulated_session(config: RunConfig) -> dict:
+    """``--emulate``: the built-in emulated arm (cameras named and sized as the policy reads them,
+    a leader when the session starts in teleop), started here and wired to the session exactly as
+    a real arm is, by its port, calibration and camera addresses. This is the one place in
+    runtime/ that starts the emulator."""
+    from robots.emulator import EmulatedRig
+    from robots.leader_scripts import sway_within
+    from robots.rig import CameraPlan
+
+    from .monitor import check_writable
+    from .runner import backend_for
+
+    check_writable(config.report_dir)  # the emulator's ports live in it
+    backend = backend_for(config)
+    cameras = [
+        CameraPlan(name=n, width=w, height=h, fps=30) for n, (h, w) in backend.contract.cameras.items()
+    ]
+    leader = config.mode == "teleop-first"
+    with EmulatedRig.start(
+        config.robot, config.report_dir / "emulator", robot_id=config.robot_id, leader=leader, cameras=cameras
+    ) as rig:
+        if leader:
+            rig.set_leader_script(sway_within(rig.plan.leader.calibration, share=0.2, period_s=6.0))
+        options = config.model_dump(exclude=WIRING)
+        return _session(RunConfig.for_rig(rig, leader=leader, **options), backend)
 
 
 def profile_main(argv: list[str] | None = None) -> int:

@@ -42,6 +42,10 @@ class TickClock:
         self._next = 0
         self.missed = 0
 
+    def now(self) -> float:
+        """The clock's time (the session's time line; simulated in tests)."""
+        return self._now()
+
     def start(self) -> None:
         self.t0 = self._now()
         self._next = 0

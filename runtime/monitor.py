@@ -11,6 +11,7 @@ the bus read start for state-only policies) to the return of the bus write that 
 """
 
 import json
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,20 @@ from pathlib import Path
 import numpy as np
 
 STAGES = ("obs_read", "preprocess", "queue", "safety", "bus_write", "tick")
+
+
+def check_writable(report_dir: Path) -> None:
+    """Before anything connects: the report of a session must have somewhere to go."""
+    from runtime.config import ConfigError
+
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=report_dir, prefix=".drift-run-probe"):
+            pass
+    except OSError as err:
+        raise ConfigError(
+            f"report: cannot write to {report_dir} ({err.strerror}); pick another --report."
+        ) from None
 
 
 def summarize(values_ms) -> dict[str, float]:
@@ -194,3 +209,17 @@ def summary_table(report: dict):
         if s["count"]:
             table.add_row(name, str(s["count"]), *(f"{s[k]:.2f}" for k in ("p50", "p95", "p99", "max")))
     return table
+
+
+def print_summary(report: dict) -> None:
+    """The summary table, the stop reason and the arm's final state, on the terminal."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    console.print(summary_table(report))
+    console.print(f"stop: {report['stop_reason']}; arm: {report['final_state']}")
+    if report["interventions"]:
+        console.print(f"safety interventions: {report['interventions']}")
+    events = {k: v for k, v in report["events"].items() if v}
+    if events:
+        console.print(f"events: {events}")

@@ -8,11 +8,13 @@ the S steps are one policy period apart, as in training. Until S steps exist, th
 observation is repeated (LeRobot's policies fill their queues the same way).
 """
 
+import time
 from collections import deque
 
 import numpy as np
 
 from runtime.backends import PolicyContract
+from runtime.errors import SessionFault
 
 
 class ObservationHistory:
@@ -49,3 +51,28 @@ class ObservationHistory:
             feeds[f"observation.images.{cam}"] = np.stack([f[cam] for f in frames])[None]
         feeds["noise"] = noise[None].astype(np.float32)
         return feeds
+
+
+class Watchdog:
+    """A stale view of the world holds the arm: a failed read, or a camera frame older than
+    ``watchdog_ms``; a hold longer than ``fault_after_ms`` ends the session (``SessionFault``)."""
+
+    def __init__(self, watchdog_ms: float, fault_after_ms: float):
+        self.watchdog_ms, self.fault_after_ms = watchdog_ms, fault_after_ms
+        self.hold_since: float | None = None
+
+    def frame_age(self, cameras) -> tuple[float, float, str | None]:
+        """(perf_counter of the oldest latest frame, its age in ms, why it is too old or None)."""
+        source = min(cam.latest_timestamp for cam in cameras)
+        age_ms = (time.perf_counter() - source) * 1e3
+        return source, age_ms, (f"camera frame {age_ms:.0f} ms old" if age_ms > self.watchdog_ms else None)
+
+    def check(self, stale_why: str | None) -> None:
+        if stale_why is None:
+            self.hold_since = None
+            return
+        self.hold_since = self.hold_since or time.perf_counter()
+        if (time.perf_counter() - self.hold_since) * 1e3 > self.fault_after_ms:
+            raise SessionFault(
+                "watchdog", f"no fresh observation for {self.fault_after_ms:g} ms ({stale_why})"
+            )

@@ -5,8 +5,8 @@ Commands: ``auto`` (hand control to the policy), ``teleop`` (take it back with t
 
 - keys in the terminal running ``drift-run`` (when stdin is a TTY): ``a`` auto, ``t`` teleop,
   ``q`` stop;
-- signals: ``SIGUSR1`` auto, ``SIGUSR2`` teleop, ``SIGINT``/``SIGTERM`` stop (a second ``SIGINT``
-  forces the exit: see ``runner``);
+- signals: ``SIGUSR1`` auto, ``SIGUSR2`` teleop, ``SIGINT``/``SIGTERM`` stop (``stop_signal``
+  also cancels a start-up in progress; a second ``SIGINT`` forces the exit);
 - a control pipe (``--control-pipe PATH``, a FIFO ``drift-run`` creates): one command per line,
   e.g. ``echo auto > PATH``, for scripts and tests with no terminal. Lines are bounded
   (``MAX_LINE`` bytes): an over-long or unknown line is dropped, counted (``events``) and warned
@@ -82,6 +82,9 @@ class Triggers:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._fifo: Path | None = None
+        self.stop_signal: str | None = None  # the first SIGINT / SIGTERM received
+        self._interrupts = 0
+        self._force_exit = None
 
     def put(self, command: str, source: str) -> None:
         if command in COMMANDS:
@@ -108,6 +111,22 @@ class Triggers:
             except OSError as err:
                 raise PipeError(f"--control-pipe {path}: cannot create it ({err.strerror}).") from None
             self._fifo = path  # ours: removed at close
+
+    def watch_stop_signals(self, force_exit) -> None:
+        """SIGINT / SIGTERM queue ``stop`` (and set ``stop_signal``); a second SIGINT calls
+        ``force_exit``. Main thread only, as Python's signal handlers are."""
+        signal.signal(signal.SIGINT, self.on_stop_signal)
+        signal.signal(signal.SIGTERM, self.on_stop_signal)
+        self._force_exit = force_exit
+
+    def on_stop_signal(self, signum, _frame=None) -> None:
+        name = signal.Signals(signum).name
+        self.stop_signal = self.stop_signal or name
+        self.put("stop", name)
+        if signum == signal.SIGINT:
+            self._interrupts += 1
+            if self._interrupts > 1 and self._force_exit is not None:
+                self._force_exit()
 
     def watch_pipe(self, path: Path) -> None:
         self._spawn(self._read_pipe, Path(path))

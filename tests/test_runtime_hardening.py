@@ -15,7 +15,8 @@ from robots.emulator import EmulatedRig
 from robots.rig import CameraPlan
 from runtime.backends import OrtBackend
 from runtime.config import ConfigError, RunConfig
-from runtime.runner import Runner, StartupCancelled
+from runtime.errors import StartupCancelled
+from runtime.runner import Runner
 from tests.emulator_helpers import wait_until
 from tests.test_runtime_session import Background
 
@@ -91,7 +92,7 @@ class CancelDuringWarmup:
     def infer(self, feeds):
         self.calls += 1
         if self.calls == 1:
-            self.runner._on_signal(self.signum, None)
+            self.runner.triggers.on_stop_signal(self.signum)
         return self.inner.infer(feeds)
 
 
@@ -105,7 +106,7 @@ def test_a_signal_during_start_up_cancels_it_and_undoes_it(rig, so100_policy, tm
         runner.run()
     assert cancelled.value.exit_code == code and backend.calls == 1  # no further warm-up call
     assert cancelled.value.arm_state.startswith("connected, then released before any command: torque off")
-    assert torque(rig) == {0} and all(c.fd == -1 for c in runner.claims)
+    assert torque(rig) == {0} and all(c.fd == -1 for c in runner.devices.claims)
     assert runner.monitor.tick_times == []  # the loop never started
 
 
@@ -113,10 +114,10 @@ def test_a_signal_before_connect_connects_nothing(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
     before = rig.state()
     runner = Runner(config_for(rig, bundle, tmp_path / "r", duration_s=30))
-    runner._on_signal(signal.SIGTERM, None)  # arrives while the policy loads
+    runner.triggers.on_stop_signal(signal.SIGTERM)  # arrives while the policy loads
     with pytest.raises(StartupCancelled, match="SIGTERM"):
         runner.run()
-    assert runner.robot is None and rig.state() == before
+    assert runner.devices is None and rig.state() == before
 
 
 def test_start_up_faults_end_in_one_line_before_the_arm_connects(rig, so100_policy, tmp_path):

@@ -1,0 +1,73 @@
+"""The policy's side of the loop: ask the inference worker for a chunk when the queue runs low,
+merge what it returns onto the tick grid (runtime/chunks.py), pop this tick's action, and remember
+which camera frame each queued action came from (for the end-to-end latency)."""
+
+import traceback
+
+import numpy as np
+
+from runtime.backends import Backend
+from runtime.chunks import ChunkSchedule, LatencyWindow, should_request, upsample
+from runtime.errors import SessionFault
+from runtime.monitor import LatencyMonitor
+from runtime.worker import InferenceRequest, InferenceWorker
+
+
+class PolicyFeed:
+    def __init__(
+        self,
+        backend: Backend,
+        schedule: ChunkSchedule,
+        latency: LatencyWindow,
+        multiple: int,
+        refill_margin: int,
+        monitor: LatencyMonitor,
+    ):
+        self.backend, self.schedule, self.latency, self.monitor = backend, schedule, latency, monitor
+        self.multiple, self.refill_margin = multiple, refill_margin  # loop ticks per policy step
+        self.worker = InferenceWorker(backend)
+        self.source_time: dict[int, float] = {}  # tick -> perf_counter of the frame its action saw
+
+    def merge(self, k: int, epoch: int | None, last_command: np.ndarray, t_s: float) -> None:
+        """Take a finished chunk into the plan at tick ``k`` if it belongs to autonomy engagement
+        ``epoch`` (None: the policy does not drive now, so it is dropped)."""
+        result = self.worker.poll()
+        if result is None:
+            return
+        if result.error is not None:
+            detail = "".join(traceback.format_exception_only(result.error)).strip()
+            raise SessionFault("inference", f"the {self.backend.name} backend failed: {detail}")
+        req = result.request
+        if epoch is None or req.epoch != epoch:
+            return  # computed for an autonomy phase that has ended
+        chunk = upsample(result.actions, self.multiple)
+        insertion = self.schedule.insert(chunk, req.tick, k, last_command=last_command)
+        for i in range(len(chunk)):
+            self.source_time[req.tick + i] = req.source_time
+        for stale_tick in [t for t in self.source_time if t < k]:
+            del self.source_time[stale_tick]
+        self.latency.add(result.seconds)
+        self.monitor.chunk(t_s, result.seconds, insertion.stale_dropped)
+
+    def request(self, k: int, feeds, source_time: float, epoch: int) -> None:
+        """Ask for the next chunk (``feeds()`` builds its inputs) if the queue would run out first."""
+        if self.worker.busy:
+            return
+        fps = self.backend.contract.fps
+        lead = self.latency.ticks(fps) * self.multiple
+        if should_request(self.schedule.remaining(k), lead, self.refill_margin * self.multiple):
+            self.worker.submit(InferenceRequest(feeds(), k, source_time, epoch))
+
+    def pop(self, k: int) -> np.ndarray | None:
+        return self.schedule.pop(k)
+
+    def written(self, k: int, at: float) -> None:
+        """The policy's action for tick ``k`` reached the bus at ``at`` (perf_counter)."""
+        if k in self.source_time:
+            self.monitor.e2e_ms.append((at - self.source_time.pop(k)) * 1e3)
+
+    def clear(self) -> None:
+        self.schedule.clear()
+
+    def close(self) -> None:
+        self.worker.close()

@@ -1,0 +1,87 @@
+"""A running loop's state, all of it created in one place (``start_loop``), so the tick reads
+only what exists: observation history, safety filter, policy feed, mode machine, noise, recorder."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.backends import Backend, time_inference
+from runtime.chunks import ChunkSchedule, LatencyWindow
+from runtime.config import RunConfig
+from runtime.errors import BUS_ERRORS, SessionFault
+from runtime.feed import PolicyFeed
+from runtime.modes import Modes
+from runtime.monitor import LatencyMonitor
+from runtime.observation import ObservationHistory, Watchdog
+from runtime.safety import SafetyFilter, SafetyLimits
+from runtime.wiring import Devices, joint_limits
+
+WARMUP_CALLS = 5
+
+
+@dataclass
+class Loop:
+    history: ObservationHistory
+    safety: SafetyFilter
+    feed: PolicyFeed
+    modes: Modes
+    rng: np.random.Generator
+    noise_shape: tuple[int, int]  # (horizon, action_dim)
+    recorder: object | None
+    watchdog: Watchdog
+    t0: float | None = None  # clock time of tick 0, once the clock starts
+    bus_failures: int = 0
+
+    def policy_inputs(self) -> dict:
+        """The graph's inputs for a chunk from the latest observations, with fresh noise."""
+        return self.history.feeds(_noise(self.rng, self.noise_shape))
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def start_loop(
+    cfg: RunConfig,
+    backend: Backend,
+    devices: Devices,
+    monitor: LatencyMonitor,
+    multiple: int,
+    checkpoint: Callable[[], None],
+    changed: Callable[[str, str, str, int], None],
+) -> Loop:
+    """First observation, safety limits from the calibration, warm-up (``checkpoint`` between
+    calls, so a Ctrl-C cancels it), then the loop's parts. Nothing here sends a command."""
+    c, robot = backend.contract, devices.robot
+    history = ObservationHistory(c, multiple)
+    try:
+        obs = robot.get_observation()
+    except (*BUS_ERRORS, TimeoutError) as err:
+        raise SessionFault("observation", f"first observation failed: {err}") from err
+    history.push(obs)
+    n = len(c.action_names)
+    lower, upper = joint_limits(robot, c.action_names)
+    max_jerk = None if cfg.max_accel is None else np.full(n, cfg.max_accel / cfg.fps**2)
+    limits = SafetyLimits(c.action_names, lower, upper, np.full(n, cfg.max_speed / cfg.fps), max_jerk)
+    safety = SafetyFilter(limits)
+    safety.reset(np.array([obs[name] for name in c.action_names]))
+    rng = np.random.default_rng(cfg.seed)
+    shape = (c.horizon, n)
+    warm = []
+    for _ in range(WARMUP_CALLS):
+        checkpoint()
+        warm += time_inference(backend, history.feeds(_noise(rng, shape)), 1)
+    checkpoint()
+    recorder = None
+    if cfg.record_dir is not None:
+        from runtime.recording import EpisodeRecorder
+
+        recorder = EpisodeRecorder(cfg.record_dir, cfg.record_repo_id, cfg.fps, robot)
+    first = "teleop" if cfg.mode == "teleop-first" else "auto"
+    handover_ticks = max(int(cfg.handover_s * cfg.fps), 1)
+    modes = Modes(first, devices.teleop, c.action_names, handover_ticks, monitor.events, changed)
+    latency = LatencyWindow(cfg.latency_window, initial_s=max(warm))
+    feed = PolicyFeed(backend, ChunkSchedule(cfg.blend_steps), latency, multiple, cfg.refill_margin, monitor)
+    watchdog = Watchdog(cfg.watchdog_ms, cfg.fault_after_ms)
+    return Loop(history, safety, feed, modes, rng, shape, recorder, watchdog)
