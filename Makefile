@@ -10,10 +10,10 @@ setup:
 	@bash .ci/setup-env.sh
 
 demo: setup
-	$(PY) -m benchmarks.arm_demo --out $(OUT)
+	$(PY) -m demos.arm --out $(OUT)
 
 demo-toy: setup
-	$(PY) -m benchmarks.demo --out outputs/demo
+	$(PY) -m demos.toy --out outputs/demo
 
 test: setup
 	$(PY) -m pytest -m "slow or not slow" -q

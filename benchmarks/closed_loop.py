@@ -31,8 +31,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.arm_demo import BATCH_SIZE, DRIFT_ARGS, REPO_ID, TRAIN_ARGS, evaluate, export, record
-from benchmarks.lerobot_train import train_policy
+from demos.arm import BATCH_SIZE, DRIFT_ARGS, REPO_ID, TRAIN_ARGS, evaluate, export, record
+from demos.emulated_policy import sampler_variant
+from demos.train import train_policy
 
 DP_ARGS = (
     "--policy.crop_shape=null",  # the 64×48 camera is smaller than DP's default 84×84 crop
@@ -40,21 +41,6 @@ DP_ARGS = (
     "--policy.use_group_norm=true",
     "--policy.num_inference_steps=100",
 )
-
-
-def sampler_variant(ckpt: Path, out: Path, scheduler: str, steps: int) -> Path:
-    """The same DP weights sampled differently: a checkpoint folder whose config names another
-    noise scheduler / step count (training is scheduler-independent; the betas are shared)."""
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    for item in ckpt.iterdir():
-        if item.name != "config.json":
-            (out / item.name).symlink_to(item.resolve())
-    config = json.loads((ckpt / "config.json").read_text())
-    config.update(noise_scheduler_type=scheduler, num_inference_steps=steps)
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    return out
 
 
 # Drift-network rows: the recipe's extra lerobot-train arguments.

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.methods import METHODS, actor, time_per_chunk, train
-from benchmarks.toy_tasks import TASKS, eval_states, score, training_windows
+from demos.toy_tasks import TASKS, eval_states, score, training_windows
 
 
 def make_batches(task: str, steps: int, batch_size: int, n_episodes: int, seed: int) -> list[dict]:

@@ -28,7 +28,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.emulated_policy import CAMERA, policy_bundle, record_teleop_dataset
+from demos.emulated_policy import CAMERA, policy_bundle, record_teleop_dataset
 from robots.emulator import EmulatedRig
 from runtime.config import RunConfig
 from runtime.monitor import summarize

@@ -9,7 +9,7 @@ import json
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from benchmarks.arm_demo import REPO_ID, main
+from demos.arm import REPO_ID, main
 from export.manifest import BundleManifest
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.emulated_policy import untrained_checkpoint
-from benchmarks.toy_tasks import write_lerobot_dataset
+from demos.emulated_policy import untrained_checkpoint
+from demos.toy_tasks import write_lerobot_dataset
 from export import bundle as bundle_module
 from export.bundle import export_bundle, reference_actions
 from export.checkpoint import ExportError, load_checkpoint

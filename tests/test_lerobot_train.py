@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.toy_tasks import write_lerobot_dataset
+from demos.toy_tasks import write_lerobot_dataset
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent

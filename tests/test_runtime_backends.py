@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.closed_loop import sampler_variant
-from benchmarks.emulated_policy import untrained_checkpoint
+from demos.emulated_policy import sampler_variant, untrained_checkpoint
 from export.manifest import GOLDEN_FILE, BundleError
 from runtime.backends import BackendError, make_backend
 

@@ -18,7 +18,7 @@ from runtime.config import ConfigError, RunConfig
 from runtime.errors import StartupCancelled
 from runtime.runner import Runner
 from tests.emulator_helpers import wait_until
-from tests.test_runtime_session import Background
+from tests.test_runtime_session import Background, simulated
 
 CAMERA = CameraPlan(name="front", width=64, height=48, fps=30)
 
@@ -56,7 +56,9 @@ def torque(rig) -> set[int]:
 def test_a_second_session_on_the_same_port_is_refused_and_the_first_runs_on(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
     pipe = tmp_path / "control"
-    first = Background(Runner(config_for(rig, bundle, tmp_path / "first", duration_s=60, control_pipe=pipe)))
+    first = Background(
+        simulated(config_for(rig, bundle, tmp_path / "first", duration_s=3600, control_pipe=pipe))
+    )
     wait_until(lambda: first.ticks() > 10, timeout_s=60)
     second = subprocess.run(
         [sys.executable, "-m", "runtime.cli", *cli_args(config_for(rig, bundle, tmp_path / "second"))],
@@ -77,7 +79,7 @@ def test_a_second_session_on_the_same_port_is_refused_and_the_first_runs_on(rig,
     assert report["stop_reason"] == "stop (pipe)" and "fault" not in report
     assert not any(k.startswith("bus_") for k, v in report["events"].items() if v)
     # Released on the way out: the port can be claimed again.
-    again = Runner(config_for(rig, bundle, tmp_path / "third", duration_s=0.5)).run()
+    again = simulated(config_for(rig, bundle, tmp_path / "third", duration_s=0.5)).run()
     assert again["stop_reason"] == "duration 0.5 s reached"
 
 
@@ -100,7 +102,7 @@ class CancelDuringWarmup:
 def test_a_signal_during_start_up_cancels_it_and_undoes_it(rig, so100_policy, tmp_path, signum, code):
     _, bundle = so100_policy
     backend = CancelDuringWarmup(OrtBackend(bundle), signum)
-    runner = Runner(config_for(rig, bundle, tmp_path / "r", duration_s=30), backend=backend)
+    runner = simulated(config_for(rig, bundle, tmp_path / "r", duration_s=30), backend=backend)
     backend.runner = runner
     with pytest.raises(StartupCancelled) as cancelled:
         runner.run()
@@ -113,7 +115,7 @@ def test_a_signal_during_start_up_cancels_it_and_undoes_it(rig, so100_policy, tm
 def test_a_signal_before_connect_connects_nothing(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
     before = rig.state()
-    runner = Runner(config_for(rig, bundle, tmp_path / "r", duration_s=30))
+    runner = simulated(config_for(rig, bundle, tmp_path / "r", duration_s=30))
     runner.triggers.on_stop_signal(signal.SIGTERM)  # arrives while the policy loads
     with pytest.raises(StartupCancelled, match="SIGTERM"):
         runner.run()
@@ -159,7 +161,7 @@ def test_a_dead_camera_is_named_and_the_bus_is_released(rig, so100_policy, tmp_p
 def test_a_flooded_control_pipe_still_stops_the_session(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
     pipe = tmp_path / "control"
-    run = Background(Runner(config_for(rig, bundle, tmp_path / "r", duration_s=60, control_pipe=pipe)))
+    run = Background(simulated(config_for(rig, bundle, tmp_path / "r", duration_s=3600, control_pipe=pipe)))
     wait_until(lambda: run.ticks() > 10, timeout_s=60)
     flood = threading.Thread(target=send, args=(pipe, "x" * 5_000_000 + "\nwhat\nstop\n"))
     flood.start()

@@ -1,15 +1,17 @@
-"""drift-run against the emulated arms: rate, queue, faults, handover, config errors.
+"""drift-run against the emulated arms: queue, faults, handover, config errors (and, marked slow,
+the real rate).
 
 The arm runs in an emulator process the test also holds, so faults are injected and servo state is
-read while LeRobot's classes are connected. Nothing here asserts on sleeps: the runner's own
-report (ticks, missed ticks, events) and the emulator's registers are the evidence.
+read while LeRobot's classes are connected. Sessions run on a simulated clock (tests/sim_clock.py:
+exact tick counts, no dependence on machine load) except the slow real-rate test. Nothing here
+asserts on sleeps: the runner's own report (ticks, events) and the emulator's registers are the
+evidence.
 """
 
 import dataclasses
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from runtime.backends import OrtBackend
 from runtime.config import ConfigError, RunConfig
 from runtime.runner import Runner
 from tests.emulator_helpers import wait_until
+from tests.sim_clock import SimulatedClock
 
 CAMERA = CameraPlan(name="front", width=64, height=48, fps=30)
 REPORT_KEYS = {
@@ -42,6 +45,11 @@ def rig(tmp_path):
 
 def config_for(rig: EmulatedRig, bundle: Path, report: Path, **options) -> RunConfig:
     return RunConfig.for_rig(rig, bundle=bundle, report_dir=report, status=False, **options)
+
+
+def simulated(cfg: RunConfig, backend=None) -> Runner:
+    """A session on the simulated clock."""
+    return Runner(cfg, backend, clock=SimulatedClock(cfg.fps))
 
 
 class Background:
@@ -71,30 +79,45 @@ class Background:
         return self.report
 
 
-class SlowBackend:
-    """The bundle's ORT backend, delayed beyond a chunk's worth of ticks."""
+class Wrapped:
+    """The bundle's ORT backend, for a test to change what it returns."""
 
-    def __init__(self, inner, delay_s):
-        self.inner, self.delay_s = inner, delay_s
-        self.contract, self.name = inner.contract, inner.name + "+delay"
+    def __init__(self, inner):
+        self.inner = inner
+        self.contract, self.name = inner.contract, inner.name + "+test"
 
     def infer(self, feeds):
-        time.sleep(self.delay_s)
         return self.inner.infer(feeds)
 
 
-class NaNBackend(SlowBackend):
+class TicksLate(Wrapped):
+    """Answers only once the loop has run ``ticks`` more ticks: slower than a chunk lasts, counted in
+    loop ticks (warm-up calls, before the loop, answer at once)."""
+
+    def __init__(self, inner, ticks: int):
+        super().__init__(inner)
+        self.ticks, self.runner = ticks, None
+
+    def infer(self, feeds):
+        done = self.runner.monitor.tick_times
+        start = len(done)
+        if self.runner.loop is not None:
+            wait_until(lambda: len(done) >= start + self.ticks or self.runner.stop_reason != "running", 30)
+        return self.inner.infer(feeds)
+
+
+class NaNBackend(Wrapped):
     def infer(self, feeds):
         out = self.inner.infer(feeds)
         out[:, 2] = np.nan
         return out
 
 
-class SwitchProbe(SlowBackend):
+class SwitchProbe(Wrapped):
     """Records Python's GIL switch interval at every inference."""
 
     def __init__(self, inner):
-        super().__init__(inner, delay_s=0)
+        super().__init__(inner)
         self.seen: list[float] = []
 
     def infer(self, feeds):
@@ -105,13 +128,13 @@ class SwitchProbe(SlowBackend):
 def test_report_fields_and_commands_reach_the_motors(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
     before = rig.state()
-    report = Runner(config_for(rig, bundle, tmp_path / "report", duration_s=3)).run()
+    report = simulated(config_for(rig, bundle, tmp_path / "report", duration_s=3)).run()
     assert set(report) >= REPORT_KEYS and (tmp_path / "report" / "latency.png").stat().st_size > 10_000
     assert {"p50", "p95", "p99", "max"} <= set(report["jitter_ms"]) and set(report["stages"]) >= {
         "obs_read",
         "bus_write",
     }
-    assert report["ticks"] >= 85 and report["chunks"] > 5 and report["e2e_latency_ms"]["count"] > 50
+    assert report["ticks"] == 91 and report["chunks"] > 5 and 0 < report["e2e_latency_ms"]["count"] <= 91
     assert report["stop_reason"] == "duration 3 s reached"
     after = rig.state()
     assert any(after[i]["Present_Position"] != before[i]["Present_Position"] for i in before)  # it moved
@@ -131,21 +154,24 @@ def test_thirty_hertz_for_ten_seconds(arm, so100_policy, koch_policy, tmp_path):
     assert report["events"].get("underrun_hold", 0) == 0
 
 
-def test_slow_inference_keeps_the_rate_and_holds_on_underrun(rig, so100_policy, tmp_path):
+def test_slow_inference_holds_on_underrun_and_drops_what_it_missed(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
-    slow = SlowBackend(OrtBackend(bundle), delay_s=0.4)  # > 8 actions at 30 Hz (267 ms)
-    report = Runner(config_for(rig, bundle, tmp_path / "r", duration_s=3), backend=slow).run()
-    assert report["missed_ticks"] == 0 and report["ticks"] >= 85
+    slow = TicksLate(OrtBackend(bundle), ticks=14)  # > 8 actions: every chunk arrives too late
+    runner = simulated(config_for(rig, bundle, tmp_path / "r", duration_s=3), backend=slow)
+    slow.runner = runner
+    report = runner.run()
+    assert report["ticks"] == 91 and report["chunks"] >= 2
     assert report["events"]["underrun_hold"] > 10  # the queue ran dry and the arm held, counted
-    assert report["stale_actions_dropped"]["max"] >= 12  # ≥ 0.4 s of ticks skipped, as consumed
+    assert report["stale_actions_dropped"]["max"] >= 14  # the ticks consumed while computing
 
 
 def test_nan_actions_are_held_and_counted(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
-    report = Runner(
-        config_for(rig, bundle, tmp_path / "r", duration_s=2), backend=NaNBackend(OrtBackend(bundle), 0)
+    report = simulated(
+        config_for(rig, bundle, tmp_path / "r", duration_s=2), backend=NaNBackend(OrtBackend(bundle))
     ).run()
-    assert "fault" not in report and report["interventions"]["non_finite"] > 30
+    policy_actions = report["e2e_latency_ms"]["count"]  # one per policy action that reached the bus
+    assert "fault" not in report and report["interventions"]["non_finite"] == policy_actions > 0
     assert report["intervention_joints"]["non_finite:elbow_flex.pos"] == report["interventions"]["non_finite"]
 
 
@@ -154,14 +180,14 @@ def test_gil_switch_interval_holds_during_the_loop_and_is_restored(rig, so100_po
     probe = SwitchProbe(OrtBackend(bundle))
     before = sys.getswitchinterval()
     cfg = config_for(rig, bundle, tmp_path / "r", duration_s=1, gil_switch_ms=3.0)
-    report = Runner(cfg, backend=probe).run()
+    report = simulated(cfg, backend=probe).run()
     assert report["chunks"] > 1 and probe.seen[-1] == pytest.approx(3e-3)  # the last call ran in the loop
     assert sys.getswitchinterval() == before
 
 
 def test_unplug_mid_run_ends_in_a_named_state(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
-    run = Background(Runner(config_for(rig, bundle, tmp_path / "r", duration_s=30)))
+    run = Background(simulated(config_for(rig, bundle, tmp_path / "r", duration_s=3600)))
     wait_until(lambda: run.ticks() > 20, timeout_s=30)
     rig.set_bus_faults(unplugged=True)
     report = run.join()
@@ -171,7 +197,7 @@ def test_unplug_mid_run_ends_in_a_named_state(rig, so100_policy, tmp_path):
 
 def test_checksum_errors_end_the_session_safely(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
-    run = Background(Runner(config_for(rig, bundle, tmp_path / "r", duration_s=30)))
+    run = Background(simulated(config_for(rig, bundle, tmp_path / "r", duration_s=3600)))
     wait_until(lambda: run.ticks() > 20, timeout_s=30)
     rig.set_bus_faults(corrupt_rate=1.0)
     wait_until(lambda: not run.thread.is_alive(), timeout_s=30)
@@ -183,7 +209,7 @@ def test_checksum_errors_end_the_session_safely(rig, so100_policy, tmp_path):
 
 def test_camera_stall_holds_then_ends_the_session_with_torque_off(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
-    run = Background(Runner(config_for(rig, bundle, tmp_path / "r", duration_s=30, fault_after_ms=500)))
+    run = Background(simulated(config_for(rig, bundle, tmp_path / "r", duration_s=3600, fault_after_ms=500)))
     wait_until(lambda: run.ticks() > 20, timeout_s=30)
     rig.set_camera_faults(stalled=True)
     report = run.join()
@@ -211,7 +237,7 @@ def test_teleop_first_then_auto_then_teleop_without_jumps(rig, so100_policy, tmp
     from robots.leader_scripts import sway_within
 
     rig.set_leader_script(sway_within(rig.plan.leader.calibration, share=0.2, period_s=3.0))
-    run = Background(Runner(cfg))
+    run = Background(simulated(cfg))
     wait_until(lambda: run.ticks() > 30 and pipe.exists(), timeout_s=30)
     for command, ticks in (("auto", 60), ("teleop", 60), ("stop", None)):
         fd = os.open(pipe, os.O_WRONLY)
@@ -246,7 +272,7 @@ def test_config_errors_are_refused_before_anything_moves(rig, so100_policy, tmp_
         Runner(RunConfig(**{**good, "robot_id": "nobody"})).run()
     with pytest.raises(ConfigError, match="could not connect to the arm .* motor check failed"):
         Runner(RunConfig(**{**good, "robot": "koch"})).run()  # a Koch driver on an SO-100's port
-    five_joints = SlowBackend(OrtBackend(bundle), 0)
+    five_joints = Wrapped(OrtBackend(bundle))
     five_joints.contract = dataclasses.replace(
         five_joints.contract, action_names=five_joints.contract.action_names[:5]
     )

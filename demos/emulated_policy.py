@@ -4,6 +4,7 @@ the recording), exported. Its actions are not meant to do anything useful; its s
 inference cost are those of a real bundle for that arm."""
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -84,3 +85,18 @@ def policy_bundle(dataset_root: Path, out: Path) -> tuple[Path, Path]:
     bundle = out / "bundle"
     export_bundle(ckpt, bundle, dataset_root=dataset_root, n_random=4, n_realistic=4)
     return ckpt, bundle
+
+
+def sampler_variant(ckpt: Path, out: Path, scheduler: str, steps: int) -> Path:
+    """The same DP weights sampled differently: a checkpoint folder whose config names another
+    noise scheduler / step count (training is scheduler-independent; the betas are shared)."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for item in ckpt.iterdir():
+        if item.name != "config.json":
+            (out / item.name).symlink_to(item.resolve())
+    config = json.loads((ckpt / "config.json").read_text())
+    config.update(noise_scheduler_type=scheduler, num_inference_steps=steps)
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    return out

@@ -28,7 +28,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.lerobot_train import train_policy
+from demos.train import train_policy
 from robots.emulator import EmulatedRig
 from robots.kinematics import tip
 from robots.leader_scripts import Hold

@@ -20,8 +20,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.lerobot_train import train_policy
-from benchmarks.toy_tasks import eval_states, score, write_lerobot_dataset
+from demos.toy_tasks import eval_states, score, write_lerobot_dataset
+from demos.train import train_policy
 
 TASK = "obstacle"
 
