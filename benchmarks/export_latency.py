@@ -32,11 +32,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.timing import time_turns
 from drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
-from export.bundle import export_onnx, random_inputs, reference_actions
+from export.bundle import export_onnx
 from export.checkpoint import LoadedCheckpoint
 from export.fp16 import convert_fp16
 from export.graph import DriftGraph, action_affine
 from export.graph_profile import profile_graph
+from export.harness import random_inputs, reference_actions
 from export.onnxrt import create_session, run
 from export.parity import ParityFigures, compare, to_normalized
 from export.quantize import quantize_int8

@@ -17,9 +17,10 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from rich.console import Console
 from rich.table import Table
 
-from export.bundle import dataset_inputs, export_onnx, gate, random_inputs, references
+from export.bundle import export_onnx
 from export.checkpoint import load_checkpoint
 from export.graph import DriftGraph
+from export.harness import dataset_inputs, gate, random_inputs, references
 from export.quantize import QUANTIZED_OPS, quantize_int8
 
 

@@ -19,8 +19,9 @@ import torch
 
 from benchmarks.export_latency import SIZES, synthetic_checkpoint
 from benchmarks.timing import round_robin
-from export.bundle import export_onnx, random_inputs
+from export.bundle import export_onnx
 from export.graph import DriftGraph
+from export.harness import random_inputs
 from export.onnxrt import create_session, run
 
 

@@ -1,15 +1,12 @@
-"""Checkpoint → bundle: export the graph, gate it on parity, write it atomically.
-
-The parity gate compares ONNX Runtime (CPU, FP32) with the PyTorch policy run through
-LeRobot's own pre/post-processors on the same inputs and noise. An export that fails the gate
-is not written.
+"""Checkpoint → bundle: export the graph, gate it on parity (export/harness.py), write it
+atomically into a folder that may receive it (``check_output``). An export that fails its gate is
+not written.
 """
 
 import importlib.metadata as md
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +14,11 @@ import onnx
 import torch
 
 from drift.lerobot_compat import normalizer_stats
-from drift.video_backend import video_backend
 
 from .checkpoint import ExportError, LoadedCheckpoint, load_checkpoint
 from .fp16 import convert_fp16
-from .graph import NOISE, OUTPUT, DriftGraph, action_affine, input_shapes
+from .graph import OUTPUT, DriftGraph, input_shapes
+from .harness import dataset_inputs, gate, golden_data, random_inputs, references, refusal
 from .manifest import (
     FP16_MODEL_FILE,
     GOLDEN_FILE,
@@ -32,163 +29,13 @@ from .manifest import (
     SEAL_FILE,
     BundleManifest,
     FeatureNormalization,
-    ParityReport,
     TensorSpec,
     sha256_dir,
     sha256_file,
 )
-from .onnxrt import create_session, run
-from .parity import GATES, ParityFigures, compare, to_normalized
 from .quantize import quantize_int8
 
 DEFAULT_OPSET = 17  # TorchScript exporter; TensorRT 10 (JetPack 6) parses opsets 9–20
-
-
-@dataclass
-class InputSet:
-    """Graph feeds (numpy, robot units / uint8) for a number of batches."""
-
-    feeds: list[dict[str, np.ndarray]]
-    source: str
-
-
-def random_inputs(ckpt: LoadedCheckpoint, batch: int, n: int, gen: torch.Generator) -> InputSet:
-    """States spread 10 % past the training range, random images, N(0, I) noise."""
-    shapes = input_shapes(ckpt, batch)
-    stats = normalizer_stats(ckpt.normalizer)
-    feeds = []
-    for _ in range(n):
-        feed = {}
-        for name, (shape, dtype) in shapes.items():
-            if dtype == "uint8":
-                feed[name] = torch.randint(0, 256, shape, generator=gen, dtype=torch.uint8).numpy()
-            elif name == NOISE:
-                feed[name] = torch.randn(shape, generator=gen).numpy()
-            else:
-                lo, hi = _range(stats.get(name, {}), shape[-1])
-                u = torch.rand(shape, generator=gen) * 1.2 - 0.1
-                feed[name] = (lo + u * (hi - lo)).numpy().astype(np.float32)
-        feeds.append(feed)
-    return InputSet(feeds, "random")
-
-
-def _range(stats: dict, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    if "min" in stats:
-        return stats["min"], stats["max"]
-    if "mean" in stats:
-        return stats["mean"] - 2 * stats["std"], stats["mean"] + 2 * stats["std"]
-    return -torch.ones(dim), torch.ones(dim)
-
-
-def dataset_inputs(ckpt: LoadedCheckpoint, batch: int, n: int, gen: torch.Generator) -> InputSet:
-    """Observation histories from the training dataset (images quantized back to uint8)."""
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
-
-    cfg = ckpt.policy.config
-    shapes = input_shapes(ckpt, batch)
-    keys = [k for k in shapes if k != NOISE]
-    deltas = {k: [i / ckpt.fps for i in cfg.observation_delta_indices] for k in keys}
-    try:
-        dataset = LeRobotDataset(
-            ckpt.dataset_repo_id or "local/dataset",
-            root=ckpt.dataset_root,
-            delta_timestamps=deltas,
-            video_backend=video_backend(),
-        )
-    except Exception as err:  # LeRobot raises many types for an unreadable dataset
-        raise ExportError(f"could not read the training dataset at {ckpt.dataset_root}: {err}") from err
-    idx = torch.randint(len(dataset), (n, batch), generator=gen)
-    feeds = []
-    for row in idx:
-        items = [dataset[int(i)] for i in row]
-        feed = {}
-        for k in keys:
-            stacked = torch.stack([item[k] for item in items])
-            if shapes[k][1] == "uint8":
-                stacked = (stacked * 255).round().clamp(0, 255).to(torch.uint8)
-            feed[k] = stacked.numpy()
-        feed[NOISE] = torch.randn(shapes[NOISE][0], generator=gen).numpy()
-        feeds.append(feed)
-    return InputSet(feeds, f"dataset {ckpt.dataset_repo_id or ckpt.dataset_root}")
-
-
-@torch.no_grad()
-def reference_actions(ckpt: LoadedCheckpoint, feed: dict[str, np.ndarray]) -> np.ndarray:
-    """Robot-unit actions of the PyTorch policy through LeRobot's pre/post-processors."""
-    obs = {}
-    for k, v in feed.items():
-        if k == NOISE:
-            continue
-        t = torch.from_numpy(v)
-        obs[k] = t.float() / 255.0 if t.dtype == torch.uint8 else t
-    batch = ckpt.preprocessor(obs)
-    ckpt.policy.reset()
-    normalized = ckpt.policy.predict_action_chunk(batch, noise=torch.from_numpy(feed[NOISE]))
-    return ckpt.postprocessor(normalized).numpy()
-
-
-@dataclass
-class Reference:
-    """The PyTorch policy's actions for every feed of an input set."""
-
-    inputs: InputSet
-    robot: list[np.ndarray]
-
-
-def references(ckpt: LoadedCheckpoint, sets: list[InputSet]) -> list[Reference]:
-    out = []
-    for input_set in sets:
-        out.append(Reference(input_set, [reference_actions(ckpt, feed) for feed in input_set.feeds]))
-    return out
-
-
-def gate(
-    ckpt: LoadedCheckpoint, bundle: Path, model_file: str, backend: str, refs: list[Reference]
-) -> ParityReport:
-    """Run one exported graph on every input set against the reference and judge it by its gate."""
-    session = create_session(bundle / model_file)
-    offset, scale = action_affine(ckpt, len(ckpt.action_names))
-    figures = ParityFigures()
-    for ref in refs:
-        for feed, ref_robot in zip(ref.inputs.feeds, ref.robot, strict=True):
-            out = run(session, feed)
-            normalized = compare(to_normalized(out, offset, scale), to_normalized(ref_robot, offset, scale))
-            figures.add(normalized, robot_abs=float(np.abs(out - ref_robot).max()))
-    first = refs[0].inputs.feeds[0]
-    repeatable = bool(np.array_equal(run(session, first), run(session, first)))
-    realistic = [r.inputs for r in refs if r.inputs.source != "random"]
-    return ParityReport(
-        backend=backend,
-        model=model_file,
-        reference="torch DriftPolicy + LeRobot processors",
-        n_random=sum(len(r.inputs.feeds) for r in refs if r.inputs.source == "random"),
-        n_realistic=sum(len(s.feeds) for s in realistic),
-        realistic_source=realistic[0].source if realistic else "none",
-        max_abs_normalized=figures.max_abs,
-        min_cosine=figures.min_cosine,
-        max_abs_robot_units=figures.max_robot_abs,
-        bitwise_repeatable=repeatable,
-        passed=GATES[backend].passes(figures) and repeatable,
-    )
-
-
-def golden_data(ckpt: LoadedCheckpoint, ref: Reference) -> dict[str, np.ndarray]:
-    """Inputs and expected robot-unit outputs, plus the action offset/scale (for --verify)."""
-    feeds = ref.inputs.feeds
-    golden = {f"input.{k}": np.stack([f[k] for f in feeds]) for k in feeds[0]}
-    golden["expected"] = np.stack(ref.robot)
-    golden["action_offset"], golden["action_scale"] = action_affine(ckpt, len(ckpt.action_names))
-    return golden
-
-
-def _refuse(report: ParityReport) -> ExportError:
-    g = GATES[report.backend]
-    return ExportError(
-        f"parity gate failed for {report.backend}: "
-        f"max |Δ| {report.max_abs_normalized:.2e} (≤ {g.max_abs:g}), "
-        f"min cosine {report.min_cosine:.6f} (≥ {g.min_cosine}), "
-        f"bitwise repeatable {report.bitwise_repeatable}; nothing was written."
-    )
 
 
 def _versions() -> dict[str, str]:
@@ -263,7 +110,7 @@ def export_bundle(
             reports.append(gate(ckpt, tmp, INT8_MODEL_FILE, "onnxruntime-cpu-int8", refs))
         for report in reports:
             if not report.passed:
-                raise _refuse(report)
+                raise refusal(report)
         np.savez(tmp / GOLDEN_FILE, **golden_data(ckpt, refs[1]))
         manifest = BundleManifest(
             inputs=[TensorSpec(name=k, dtype=dt, shape=list(s)) for k, (s, dt) in shapes.items()],

@@ -1,5 +1,10 @@
-"""Parity figures and gates (pure numpy): how close an exported graph is to its reference."""
+"""Parity figures and gates (pure numpy): how close an exported graph is to its reference.
 
+``measure`` is the one comparison loop: the export gate (export/harness.py) and ``drift-export
+--verify`` (export/verify.py, on the bundle's golden set) both judge a graph with it.
+"""
+
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,3 +73,21 @@ class ParityFigures:
         self.max_abs = max(self.max_abs, figures[0])
         self.min_cosine = min(self.min_cosine, figures[1])
         self.max_robot_abs = max(self.max_robot_abs, robot_abs)
+
+
+def measure(
+    run: Callable[[dict[str, np.ndarray]], np.ndarray],
+    feeds: Sequence[dict[str, np.ndarray]],
+    expected: Sequence[np.ndarray],
+    offset: np.ndarray,
+    scale: np.ndarray,
+) -> ParityFigures:
+    """``run`` on every feed against its expected robot-unit output, compared in normalized units."""
+    figures = ParityFigures()
+    for feed, want in zip(feeds, expected, strict=True):
+        out = run(feed)
+        figures.add(
+            compare(to_normalized(out, offset, scale), to_normalized(want, offset, scale)),
+            robot_abs=float(np.abs(out - want).max()),
+        )
+    return figures

@@ -7,17 +7,19 @@ import numpy as np
 
 from .manifest import GOLDEN_FILE, BundleManifest, ParityReport
 from .onnxrt import bundle_session, run
-from .parity import ACCELERATOR_GATE, GATES, ParityFigures, compare, to_normalized
+from .parity import ACCELERATOR_GATE, GATES, ParityFigures, measure
 
 ENGINE = "tensorrt-engine"  # the native TensorRT engine rather than an ONNX Runtime provider
-Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
+GraphCall = Callable[[dict[str, np.ndarray]], np.ndarray]  # one graph, on some backend
 
 
 def _precision(report: ParityReport) -> str:
     return report.backend.rsplit("-", 1)[-1]
 
 
-def _runner(bundle: Path, manifest: BundleManifest, report: ParityReport, backend: str) -> Runner | None:
+def _graph_call(
+    bundle: Path, manifest: BundleManifest, report: ParityReport, backend: str
+) -> GraphCall | None:
     """How to run this graph of the bundle on ``backend``; None where that graph does not apply
     (INT8 QDQ is a CPU graph; TensorRT engines are FP32 or FP16)."""
     if backend == ENGINE:
@@ -44,10 +46,10 @@ def verify_bundle(bundle: Path, backend: str = "cpu") -> list[tuple[str, ParityF
     results = []
     manifest = BundleManifest.load(bundle)
     for report in manifest.parity:
-        runner = _runner(bundle, manifest, report, backend)
-        if runner is None:
+        graph = _graph_call(bundle, manifest, report, backend)
+        if graph is None:
             continue
-        figures = golden_figures(bundle, runner)
+        figures = golden_figures(bundle, graph)
         if backend == "cpu":
             results.append((report.backend, figures, GATES[report.backend].passes(figures)))
         else:
@@ -56,19 +58,13 @@ def verify_bundle(bundle: Path, backend: str = "cpu") -> list[tuple[str, ParityF
     return results
 
 
-def golden_figures(bundle: Path, runner: Runner) -> ParityFigures:
-    """``runner`` on the bundle's golden inputs against its stored expected outputs."""
+def golden_figures(bundle: Path, graph: GraphCall) -> ParityFigures:
+    """``graph`` on the bundle's golden inputs against its stored expected outputs."""
     manifest = BundleManifest.load(bundle, verify_files=False)
     golden = np.load(Path(bundle) / GOLDEN_FILE)
     names = [spec.name for spec in manifest.inputs]
     scale = golden["action_scale"]
     offset = golden["action_offset"] if "action_offset" in golden.files else np.zeros_like(scale)
-    figures = ParityFigures()
-    for i in range(len(golden["expected"])):
-        out = runner({name: golden[f"input.{name}"][i] for name in names})
-        expected = golden["expected"][i]
-        figures.add(
-            compare(to_normalized(out, offset, scale), to_normalized(expected, offset, scale)),
-            robot_abs=float(np.abs(out - expected).max()),
-        )
-    return figures
+    expected = golden["expected"]
+    feeds = [{name: golden[f"input.{name}"][i] for name in names} for i in range(len(expected))]
+    return measure(graph, feeds, expected, offset, scale)

@@ -14,10 +14,12 @@ import torch
 from demos.emulated_policy import untrained_checkpoint
 from demos.toy_tasks import write_lerobot_dataset
 from export import bundle as bundle_module
-from export.bundle import export_bundle, reference_actions
+from export import harness as harness_module
+from export.bundle import export_bundle
 from export.checkpoint import ExportError, load_checkpoint
 from export.cli import main as cli
 from export.graph import DriftGraph
+from export.harness import reference_actions
 from export.manifest import FP16_MODEL_FILE, MODEL_FILE, BundleError, BundleManifest
 from export.onnxrt import ORT_PROVIDERS, create_session, run
 from export.parity import Gate
@@ -210,7 +212,7 @@ def test_policy_actions_unchanged_by_export(checkpoint):
 def test_int8_graph_outside_its_gate_is_refused(checkpoint, tmp_path, monkeypatch):
     """An INT8 graph outside its gate is refused and nothing is written. The gate is made
     unreachable here so the test does not depend on how well random weights happen to quantize."""
-    monkeypatch.setitem(bundle_module.GATES, "onnxruntime-cpu-int8", Gate(max_abs=0.0, min_cosine=1.0))
+    monkeypatch.setitem(harness_module.GATES, "onnxruntime-cpu-int8", Gate(max_abs=0.0, min_cosine=1.0))
     out = tmp_path / "bundle"
     with pytest.raises(ExportError, match="parity gate failed for onnxruntime-cpu-int8"):
         export_bundle(checkpoint[0], out, dataset_root=checkpoint[1], int8=True, n_random=4, n_realistic=4)
