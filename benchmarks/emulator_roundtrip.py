@@ -18,7 +18,7 @@ from lerobot.robots.utils import make_robot_from_config
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.timing import round_robin
+from drift.timing import round_robin
 from robots.emulator import EmulatedRig
 
 BUDGET_100HZ_MS = 10.0

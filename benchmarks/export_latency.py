@@ -30,8 +30,8 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.timing import time_turns
 from drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
+from drift.timing import time_calls, time_turns
 from export.bundle import export_onnx
 from export.checkpoint import LoadedCheckpoint
 from export.fp16 import convert_fp16
@@ -97,12 +97,7 @@ def stream_gbps(nbytes: int, repeats: int = 10) -> float:
     cols = 4096
     matrix = torch.randn(max(nbytes // 4 // cols, 1), cols)
     vector = torch.randn(cols)
-    matrix @ vector
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        matrix @ vector
-        times.append(time.perf_counter() - t0)
+    times = time_calls(lambda: matrix @ vector, repeats, warmup=1)
     return matrix.numel() * 4 / float(np.median(times)) / 1e9
 
 

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.methods import actor, build
-from benchmarks.timing import round_robin
+from drift.timing import round_robin
 
 SIZES = {"small": (64, 128, 256), "default": (256, 512, 1024)}
 LAYOUTS = ("state", "1cam")

@@ -19,9 +19,9 @@ from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy, _make_noise_scheduler
 
-from benchmarks.timing import round_robin
 from drift import DriftConfig, DriftPolicy
 from drift.field import drift_loss
+from drift.timing import round_robin
 
 METHODS = ("drift", "drift_g1", "drift_mixed", "regression", "dp100", "dp10")
 

@@ -18,7 +18,7 @@ import onnxruntime as ort
 import torch
 
 from benchmarks.export_latency import SIZES, synthetic_checkpoint
-from benchmarks.timing import round_robin
+from drift.timing import round_robin
 from export.bundle import export_onnx
 from export.graph import DriftGraph
 from export.harness import random_inputs

@@ -8,13 +8,13 @@ two 240×320 cameras, on this machine's CPU (or CUDA if present). Usage::
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
 
 from drift import DriftConfig, DriftPolicy
+from drift.timing import time_calls
 
 RECIPE = Path(__file__).resolve().parents[1] / "configs" / "drift_so100.json"
 POLICY_KEYS_SKIPPED = {"type", "device", "push_to_hub"}
@@ -40,17 +40,16 @@ def step_time(cameras: int, batch_size: int, steps: int, device: str) -> float:
     for key in cfg.image_features:
         batch[key] = torch.rand(batch_size, 2, 3, 240, 320, device=device)
     batch["action"] = torch.rand(batch_size, cfg.horizon, 6, device=device) * 2 - 1
-    times = []
-    for i in range(steps + 1):
-        t0 = time.perf_counter()
+
+    def step() -> None:
         loss, _ = policy.forward(batch)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if device == "cuda":
             torch.cuda.synchronize()
-        if i:  # the first step warms up allocators and kernels
-            times.append(time.perf_counter() - t0)
+
+    times = time_calls(step, steps, warmup=1)  # the first step warms up allocators and kernels
     return sorted(times)[len(times) // 2]
 
 

@@ -69,6 +69,7 @@ def record(root: Path, episodes: int, run_dir: Path, seed: int) -> None:
     from lerobot.robots.utils import make_robot_from_config
     from lerobot.teleoperators.utils import make_teleoperator_from_config
 
+    from runtime.clock import TickClock
     from runtime.recording import EpisodeRecorder
 
     rng = np.random.default_rng(seed)
@@ -83,14 +84,13 @@ def record(root: Path, episodes: int, run_dir: Path, seed: int) -> None:
         counts = {"left": 0, "right": 0}
 
         def teleop(seconds: float, keep: bool) -> None:
-            next_due = time.perf_counter()
+            clock = TickClock(FPS)  # drift-run's own fixed-rate clock
             for _ in range(int(round(seconds * FPS))):
+                clock.wait()
                 obs = robot.get_observation()
                 sent = robot.send_action(leader.get_action())
                 if keep:
                     recorder.add(obs, sent)
-                next_due += 1 / FPS
-                time.sleep(max(0.0, next_due - time.perf_counter()))
 
         try:
             for episode in range(episodes):

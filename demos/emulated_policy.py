@@ -5,7 +5,6 @@ inference cost are those of a real bundle for that arm."""
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import torch
@@ -22,6 +21,7 @@ from export.bundle import export_bundle
 from robots.emulator import EmulatedRig
 from robots.leader_scripts import sway_within
 from robots.rig import CameraPlan
+from runtime.clock import TickClock
 from runtime.recording import EpisodeRecorder
 
 CAMERA = CameraPlan(name="front", width=64, height=48, fps=30)
@@ -39,13 +39,13 @@ def record_teleop_dataset(
         leader.connect()
         recorder = EpisodeRecorder(root, f"local/{root.name}", fps, robot)
         try:
+            clock = TickClock(fps)  # drift-run's own fixed-rate clock
             for _ in range(episodes):
                 for _ in range(ticks):
-                    t0 = time.perf_counter()
+                    clock.wait()
                     obs = robot.get_observation()
                     action = robot.send_action(leader.get_action())
                     recorder.add(obs, action)
-                    time.sleep(max(0.0, 1 / fps - (time.perf_counter() - t0)))
                 recorder.end_episode()
             recorder.finalize()
         finally:

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from demos.toy_tasks import eval_states, score, write_lerobot_dataset
 from demos.train import train_policy
+from drift.timing import time_calls
 
 TASK = "obstacle"
 
@@ -50,11 +51,9 @@ def evaluate(ckpt: Path, n: int) -> dict:
     chunks = post(policy.predict_action_chunk(obs))
     figures = score(TASK, states, chunks.numpy()).row()
     one = {k: v[:1] for k, v in obs.items() if k.startswith("observation")}
-    policy.predict_action_chunk(one)
-    t0 = time.perf_counter()
-    for _ in range(50):
-        policy.predict_action_chunk(one)
-    figures["ms_per_chunk"] = (time.perf_counter() - t0) / 50 * 1000
+    figures["ms_per_chunk"] = (
+        float(np.mean(time_calls(lambda: policy.predict_action_chunk(one), 50, warmup=1))) * 1000
+    )
     return figures
 
 
@@ -74,12 +73,8 @@ def export(ckpt: Path, dataset: Path, bundle: Path) -> dict:
     session = create_session(bundle / MODEL_FILE)
     rng = np.random.default_rng(0)
     feed = {s.name: rng.standard_normal(s.shape).astype(np.float32) for s in manifest.inputs}
-    run(session, feed)
-    t0 = time.perf_counter()
-    for _ in range(200):
-        run(session, feed)
     return {
-        "ort_ms": (time.perf_counter() - t0) / 200 * 1000,
+        "ort_ms": float(np.mean(time_calls(lambda: run(session, feed), 200, warmup=1))) * 1000,
         "parity": manifest.parity[0].max_abs_normalized,
     }
 

@@ -10,6 +10,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from drift.timing import time_calls
+
 from .bundle import DEFAULT_OPSET, export_bundle
 from .checkpoint import ExportError
 from .manifest import BundleError, BundleManifest
@@ -29,13 +31,8 @@ def _latency_ms(call, manifest: BundleManifest, repeats: int = 30) -> tuple[floa
         )
         for s in manifest.inputs
     }
-    call(feed)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        call(feed)
-        times.append((time.perf_counter() - t0) * 1000)
-    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+    times_ms = np.array(time_calls(lambda: call(feed), repeats, warmup=1)) * 1000
+    return float(np.percentile(times_ms, 50)), float(np.percentile(times_ms, 99))
 
 
 def _ort_call(model: Path):

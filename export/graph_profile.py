@@ -11,14 +11,16 @@ no module name; they get a line of their own, since they are the cost of leaving
 """
 
 import bisect
+import itertools
 import json
 import tempfile
-import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from drift.timing import time_turns
 
 from .onnxrt import create_session
 
@@ -113,12 +115,10 @@ def profile_graph(
     with tempfile.TemporaryDirectory() as tmp:
         profiled = create_session(model, threads, profile_prefix=str(Path(tmp) / "ort"))
         plain = create_session(model, threads)
-        walls: dict[str, list[float]] = {"profiled": [], "plain": []}
-        for i in range(warmup + calls):
-            for name, session in (("profiled", profiled), ("plain", plain)):
-                t0 = time.perf_counter()
-                session.run(None, feeds[i % len(feeds)])
-                walls[name].append(time.perf_counter() - t0)
+        sessions = {"profiled": profiled, "plain": plain}
+        cycles = {name: itertools.cycle(feeds) for name in sessions}  # both see the same feeds in turn
+        calls_by_name = {name: (lambda n=name: sessions[n].run(None, next(cycles[n]))) for name in sessions}
+        walls = time_turns(calls_by_name, warmup + calls)
         events = json.loads(Path(profiled.end_profiling()).read_text())
-    median_ms = {name: float(np.median(w[warmup:])) * 1000 for name, w in walls.items()}
+    median_ms = {name: float(np.median(w[warmup:])) for name, w in walls.items()}
     return summarize(events, calls, median_ms["profiled"], median_ms["plain"])

@@ -14,13 +14,13 @@ runtime therefore needs neither LeRobot's processors nor torch for the ONNX Runt
   (``runtime/tensorrt_backend.py``). Without TensorRT or a GPU it is a clear error.
 """
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from drift.timing import time_calls
 from export.manifest import BundleError, BundleManifest
 
 
@@ -209,9 +209,4 @@ def make_backend(
 
 def time_inference(backend: Backend, feeds: dict[str, np.ndarray], n: int) -> list[float]:
     """Wall seconds of ``n`` calls (warm-up and profiling)."""
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        backend.infer(feeds)
-        times.append(time.perf_counter() - t0)
-    return times
+    return time_calls(lambda: backend.infer(feeds), n)

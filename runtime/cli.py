@@ -11,6 +11,7 @@ cancelled the start-up. Each of those ends in one line saying what happened and 
 """
 
 import argparse
+import itertools
 import signal
 import sys
 from pathlib import Path
@@ -196,16 +197,14 @@ def profile_main(argv: list[str] | None = None) -> int:
         return 2
     names = [k.removeprefix("input.") for k in golden.files if k.startswith("input.")]
     feeds = [{n: golden[f"input.{n}"][i] for n in names} for i in range(len(golden["expected"]))]
-    import time
+    from drift.timing import time_calls
 
     monitor = LatencyMonitor(fps=backend.contract.fps)
-    for feed in feeds[:3]:
-        backend.infer(feed)
-    start = time.perf_counter()
-    for i in range(args.calls):
-        t0 = time.perf_counter()
-        backend.infer(feeds[i % len(feeds)])
-        monitor.chunk(t0 - start, time.perf_counter() - t0, 0)
+    cycle = itertools.cycle(feeds)
+    elapsed = 0.0
+    for seconds in time_calls(lambda: backend.infer(next(cycle)), args.calls, warmup=3):
+        monitor.chunk(elapsed, seconds, 0)  # back to back: each call starts as the previous ends
+        elapsed += seconds
     report = monitor.write(
         args.report, {"backend": backend.name, "bundle": str(args.bundle), "calls": args.calls}
     )

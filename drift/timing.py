@@ -1,9 +1,25 @@
-"""Side-by-side timing: the calls take turns, so machine noise hits them alike."""
+"""The one timer for every figure Drift prints: ``time_calls`` for one call in a loop,
+``time_turns`` / ``round_robin`` for calls measured side by side (they take turns, so machine
+noise hits them alike). Used by drift-export's summary, drift-run's warm-up, drift-profile, the
+demos and every benchmark.
+"""
 
 import time
 from collections.abc import Callable
 
 import numpy as np
+
+
+def time_calls(call: Callable[[], object], n: int, warmup: int = 0) -> list[float]:
+    """Seconds taken by each of ``n`` calls of ``call``, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def time_turns(calls: dict[str, Callable[[], object]], rounds: int, block: int = 1) -> dict[str, list[float]]:
