@@ -20,7 +20,7 @@ from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy, _make_noise_scheduler
 
 from drift import DriftConfig, DriftPolicy
-from drift.field import drift_loss
+from drift.objective import drift_loss
 from drift.timing import round_robin
 
 METHODS = ("drift", "drift_g1", "drift_mixed", "regression", "dp100", "dp10")

@@ -3,7 +3,7 @@
 The network blocks are LeRobot's own (imported, not copied): ``DiffusionRgbEncoder``
 (ResNet + SpatialSoftmax) and ``DiffusionConditionalUnet1d`` (FiLM-conditioned 1D U-Net).
 The U-Net is called once per chunk with the timestep fixed at 0: noise chunk in, action
-chunk out. Training uses the drifting objective in :mod:`drift.field`.
+chunk out. Training uses the drifting objective in :mod:`drift.objective`.
 """
 
 from collections import deque
@@ -20,7 +20,7 @@ from lerobot.utils.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES, OBS_STATE
 from torch import Tensor, nn
 
 from .configuration_drift import DriftConfig
-from .field import drift_loss
+from .objective import drift_loss
 
 
 def stack_camera_images(batch: dict[str, Tensor], config: DriftConfig) -> dict[str, Tensor]:

@@ -11,7 +11,7 @@ runtime therefore needs neither LeRobot's processors nor torch for the ONNX Runt
   (the iterative baseline the benchmarks compare against, on the same runtime).
 - ``tensorrt``: a native TensorRT engine built from the bundle on this machine and cached
   (``export/tensorrt.py``), run with fixed device buffers and a CUDA graph
-  (``runtime/tensorrt_backend.py``). Without TensorRT or a GPU it is a clear error.
+  (``EngineRunner``, same module). Without TensorRT or a GPU it is a clear error.
 """
 
 from dataclasses import dataclass

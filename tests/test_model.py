@@ -155,11 +155,22 @@ def test_generator_is_noise_sensitive_at_init():
     assert metrics["within_group_std"] < 0.3
 
 
-def test_padding_mask_option_trains():
-    cfg = small_config(mask_padding=True, chunk_representation="both")
-    policy = DriftPolicy(cfg)
-    batch = random_batch(cfg)
+def test_padding_mask_keeps_padded_actions_out_of_the_loss():
+    """With mask_padding the copy-padded actions past an episode's end cannot move the loss;
+    without it they do."""
+    batch = random_batch(small_config())
     batch["action_is_pad"][:, -5:] = True
-    loss, _ = policy.forward(batch)
-    loss.backward()
-    assert torch.isfinite(loss)
+    moved = {k: v.clone() for k, v in batch.items()}
+    moved["action"][:, -5:] += 10.0  # only the padded steps change
+
+    def loss(mask_padding: bool, b: dict) -> torch.Tensor:
+        torch.manual_seed(0)  # the same policy weights and the same noise draws
+        policy = DriftPolicy(small_config(mask_padding=mask_padding, chunk_representation="both"))
+        torch.manual_seed(1)
+        return policy.forward(b)[0]
+
+    masked = loss(True, batch)
+    masked.backward()
+    assert torch.isfinite(masked)
+    torch.testing.assert_close(loss(True, moved), masked.detach())
+    assert not torch.allclose(loss(False, moved), loss(False, batch))

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from drift.field import drift_field, drift_loss
+from drift.objective import drift_field, drift_loss
 
 
 def _reference_field(x, pos, neg, temperatures, self_neg):
-    """Entry-by-entry numpy evaluation of the equations in drift/field.py's docstring."""
+    """Entry-by-entry numpy evaluation of the equations in drift/objective.py's docstring."""
     x, pos, neg = (np.asarray(a, dtype=np.float64) for a in (x, pos, neg))
     b, g, s = x.shape
     targets = np.concatenate([neg, pos], axis=1)

@@ -129,7 +129,15 @@ def drift_loss(
     temperatures: tuple[float, ...] = DEFAULT_TEMPERATURES,
     mask: Tensor | None = None,
 ) -> tuple[Tensor, DriftField]:
-    """Per-group drifting loss: mean over (G, S) of (x/ŝ − stopgrad(x̃ + F))², shape [B].
+    """Per-group drifting loss: mean over (G, S) of (x/ŝ − stopgrad(x̃ + F))².
+
+    Args:
+        x: [B, G, S] the generator's G samples per observation (chunks flattened to S values).
+        positives: [B, P, S] the expert chunk(s) for each observation (P = 1 in training).
+        temperatures: kernel bandwidths τ relative to the mean distance.
+        mask: optional [B, S] of {0, 1}: padded action coordinates, excluded from the loss.
+    Returns:
+        (loss [B], the ``DriftField`` it was computed from, for logging).
 
     Only ``x`` carries gradient. The value sits near ‖F‖² (≈ number of temperatures) by
     construction, so it is not a progress signal: watch the field statistics instead.
