@@ -10,10 +10,10 @@ setup:
 	@bash .ci/setup-env.sh
 
 demo: setup
-	$(PY) -m demos.arm --out $(OUT)
+	$(PY) -m lerobot_policy_drift.demos.arm --out $(OUT)
 
 demo-toy: setup
-	$(PY) -m demos.toy --out outputs/demo
+	$(PY) -m lerobot_policy_drift.demos.toy --out outputs/demo
 
 test: setup
 	$(PY) -m pytest -m "slow or not slow" -q

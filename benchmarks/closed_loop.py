@@ -28,12 +28,19 @@ import json
 import shutil
 from pathlib import Path
 
+from lerobot_policy_drift.demos.arm import (
+    BATCH_SIZE,
+    DRIFT_ARGS,
+    REPO_ID,
+    TRAIN_ARGS,
+    evaluate,
+    export,
+    record,
+)
+from lerobot_policy_drift.demos.emulated_policy import sampler_variant
+from lerobot_policy_drift.demos.train import train_policy
 from rich.console import Console
 from rich.table import Table
-
-from demos.arm import BATCH_SIZE, DRIFT_ARGS, REPO_ID, TRAIN_ARGS, evaluate, export, record
-from demos.emulated_policy import sampler_variant
-from demos.train import train_policy
 
 DP_ARGS = (
     "--policy.crop_shape=null",  # the 64×48 camera is smaller than DP's default 84×84 crop

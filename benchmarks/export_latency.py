@@ -26,21 +26,20 @@ import numpy as np
 import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.processor.normalize_processor import NormalizerProcessorStep, UnnormalizerProcessorStep
+from lerobot_policy_drift.drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
+from lerobot_policy_drift.drift.timing import time_calls, time_turns
+from lerobot_policy_drift.export.bundle import export_onnx
+from lerobot_policy_drift.export.checkpoint import LoadedCheckpoint
+from lerobot_policy_drift.export.fp16 import convert_fp16
+from lerobot_policy_drift.export.graph import DriftGraph, action_affine
+from lerobot_policy_drift.export.graph_profile import profile_graph
+from lerobot_policy_drift.export.harness import random_inputs, reference_actions
+from lerobot_policy_drift.export.onnxrt import create_session, run
+from lerobot_policy_drift.export.parity import ParityFigures, compare, to_normalized
+from lerobot_policy_drift.export.quantize import quantize_int8
 from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
-
-from drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
-from drift.timing import time_calls, time_turns
-from export.bundle import export_onnx
-from export.checkpoint import LoadedCheckpoint
-from export.fp16 import convert_fp16
-from export.graph import DriftGraph, action_affine
-from export.graph_profile import profile_graph
-from export.harness import random_inputs, reference_actions
-from export.onnxrt import create_session, run
-from export.parity import ParityFigures, compare, to_normalized
-from export.quantize import quantize_int8
 
 SIZES = {"small": (64, 128, 256), "default": (256, 512, 1024)}
 # FlopCounterMode module names of the parts export/graph_profile.py charges time to

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
+from lerobot_policy_drift.drift.timing import round_robin
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.methods import actor, build
-from drift.timing import round_robin
 
 SIZES = {"small": (64, 128, 256), "default": (256, 512, 1024)}
 LAYOUTS = ("state", "1cam")

@@ -18,10 +18,9 @@ import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy, _make_noise_scheduler
-
-from drift import DriftConfig, DriftPolicy
-from drift.objective import drift_loss
-from drift.timing import round_robin
+from lerobot_policy_drift.drift import DriftConfig, DriftPolicy
+from lerobot_policy_drift.drift.objective import drift_loss
+from lerobot_policy_drift.drift.timing import round_robin
 
 METHODS = ("drift", "drift_g1", "drift_mixed", "regression", "dp100", "dp10")
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
-
-from drift import DriftConfig, DriftPolicy
-from drift.timing import time_calls
+from lerobot_policy_drift.drift import DriftConfig, DriftPolicy
+from lerobot_policy_drift.drift.timing import time_calls
 
 RECIPE = Path(__file__).resolve().parents[1] / "configs" / "drift_so100.json"
 POLICY_KEYS_SKIPPED = {"type", "device", "push_to_hub"}

@@ -25,16 +25,22 @@ import time
 from pathlib import Path
 
 import numpy as np
+from lerobot_policy_drift.demos.train import train_policy
+from lerobot_policy_drift.robots.emulator import EmulatedRig
+from lerobot_policy_drift.robots.kinematics import tip
+from lerobot_policy_drift.robots.leader_scripts import Hold
+from lerobot_policy_drift.robots.rig import CameraPlan
+from lerobot_policy_drift.robots.scene import joint_angles
+from lerobot_policy_drift.robots.tasks import (
+    between,
+    operator_motion,
+    outcome,
+    sample_targets,
+    scene_objects,
+    ticks_for,
+)
 from rich.console import Console
 from rich.table import Table
-
-from demos.train import train_policy
-from robots.emulator import EmulatedRig
-from robots.kinematics import tip
-from robots.leader_scripts import Hold
-from robots.rig import CameraPlan
-from robots.scene import joint_angles
-from robots.tasks import between, operator_motion, outcome, sample_targets, scene_objects, ticks_for
 
 FPS = 10  # dataset and policy rate
 LOOP_FPS = 30  # drift-run plays the chunks interpolated at 3x
@@ -68,9 +74,8 @@ def record(root: Path, episodes: int, run_dir: Path, seed: int) -> None:
         return
     from lerobot.robots.utils import make_robot_from_config
     from lerobot.teleoperators.utils import make_teleoperator_from_config
-
-    from runtime.clock import TickClock
-    from runtime.recording import EpisodeRecorder
+    from lerobot_policy_drift.runtime.clock import TickClock
+    from lerobot_policy_drift.runtime.recording import EpisodeRecorder
 
     rng = np.random.default_rng(seed)
     with EmulatedRig.start("so100", run_dir, leader=True, cameras=[CAMERA]) as rig:
@@ -116,8 +121,8 @@ def record(root: Path, episodes: int, run_dir: Path, seed: int) -> None:
 
 def export(ckpt: Path, dataset: Path, bundle: Path, **options) -> None:
     """drift-export (``options``: e.g. ``fp16=True``), unless a valid bundle is already there."""
-    from export.bundle import export_bundle
-    from export.manifest import BundleError, BundleManifest
+    from lerobot_policy_drift.export.bundle import export_bundle
+    from lerobot_policy_drift.export.manifest import BundleError, BundleManifest
 
     try:
         BundleManifest.load(bundle)
@@ -143,8 +148,8 @@ def evaluate(out: Path, episodes: int, seed: int, episode_s: float, **policy) ->
     ``policy``: the RunConfig fields naming it (``bundle=…``, or ``backend="torch", policy=…``).
     Outcomes count ``left`` / ``right`` / ``miss``, and ``between`` (misses stopped between the
     targets, ``robots.tasks.between``)."""
-    from runtime.config import RunConfig
-    from runtime.runner import Runner
+    from lerobot_policy_drift.runtime.config import RunConfig
+    from lerobot_policy_drift.runtime.runner import Runner
 
     rng = np.random.default_rng(seed + 1)
     pipe = out / "control"
@@ -248,7 +253,7 @@ def main(argv=None) -> None:
     console = Console()
     console.print(table)
     if report:
-        from runtime.monitor import print_summary
+        from lerobot_policy_drift.runtime.monitor import print_summary
 
         print_summary(report)
     outcomes = {k: counts[k] for k in ("left", "right", "miss")}

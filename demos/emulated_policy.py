@@ -14,15 +14,15 @@ from lerobot.policies.factory import get_policy_class, make_policy_config, make_
 from lerobot.robots.utils import make_robot_from_config
 from lerobot.teleoperators.utils import make_teleoperator_from_config
 from lerobot.utils.feature_utils import dataset_to_policy_features
+from lerobot_policy_drift.drift.video_backend import video_backend
+from lerobot_policy_drift.export.bundle import export_bundle
+from lerobot_policy_drift.robots.emulator import EmulatedRig
+from lerobot_policy_drift.robots.leader_scripts import sway_within
+from lerobot_policy_drift.robots.rig import CameraPlan
+from lerobot_policy_drift.runtime.clock import TickClock
+from lerobot_policy_drift.runtime.recording import EpisodeRecorder
 
-import drift  # noqa: F401  (registers the "drift" policy type with LeRobot's factory)
-from drift.video_backend import video_backend
-from export.bundle import export_bundle
-from robots.emulator import EmulatedRig
-from robots.leader_scripts import sway_within
-from robots.rig import CameraPlan
-from runtime.clock import TickClock
-from runtime.recording import EpisodeRecorder
+import lerobot_policy_drift  # noqa: F401  (registers the "drift" policy type with LeRobot's factory)
 
 CAMERA = CameraPlan(name="front", width=64, height=48, fps=30)
 

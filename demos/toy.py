@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lerobot_policy_drift.demos.toy_tasks import eval_states, score, write_lerobot_dataset
+from lerobot_policy_drift.demos.train import train_policy
+from lerobot_policy_drift.drift.timing import time_calls
 from rich.console import Console
 from rich.table import Table
-
-from demos.toy_tasks import eval_states, score, write_lerobot_dataset
-from demos.train import train_policy
-from drift.timing import time_calls
 
 TASK = "obstacle"
 
@@ -58,9 +57,9 @@ def evaluate(ckpt: Path, n: int) -> dict:
 
 
 def export(ckpt: Path, dataset: Path, bundle: Path) -> dict:
-    from export.bundle import export_bundle
-    from export.manifest import MODEL_FILE, BundleError, BundleManifest
-    from export.onnxrt import create_session, run
+    from lerobot_policy_drift.export.bundle import export_bundle
+    from lerobot_policy_drift.export.manifest import MODEL_FILE, BundleError, BundleManifest
+    from lerobot_policy_drift.export.onnxrt import create_session, run
 
     try:
         manifest = BundleManifest.load(bundle)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from drift.video_backend import video_backend
+from lerobot_policy_drift.drift.video_backend import video_backend
 
 
 def train_policy(

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-
-from drift.lerobot_compat import normalizer_stats
+from lerobot_policy_drift.drift.lerobot_compat import normalizer_stats
 
 from .checkpoint import ExportError, LoadedCheckpoint, load_checkpoint
 from .fp16 import convert_fp16

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from drift.lerobot_compat import normalizer_stats
-from drift.video_backend import video_backend
+from lerobot_policy_drift.drift.lerobot_compat import normalizer_stats
+from lerobot_policy_drift.drift.video_backend import video_backend
 
 from .checkpoint import ExportError, LoadedCheckpoint
 from .graph import NOISE, action_affine, input_shapes

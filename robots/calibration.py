@@ -13,7 +13,7 @@ to ``~/.cache/huggingface/lerobot/calibration``.
 import json
 from pathlib import Path
 
-from robots.arms import device_name
+from lerobot_policy_drift.robots.arms import device_name
 
 # A plausible hand calibration: mid-range homing offsets, ±90° body ranges, full-turn joints
 # where LeRobot's own calibrate() records a full turn, a gripper with a 100° stroke.

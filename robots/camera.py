@@ -17,8 +17,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 import zmq
-
-from robots.faults import CameraFaults, updated
+from lerobot_policy_drift.robots.faults import CameraFaults, updated
 
 
 class CameraPublisher:

@@ -19,9 +19,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from robots.faults import BusFaults, updated
-from robots.servo import Refusal, Servo
-from robots.wire import (
+from lerobot_policy_drift.robots.faults import BusFaults, updated
+from lerobot_policy_drift.robots.servo import Refusal, Servo
+from lerobot_policy_drift.robots.wire import (
     BROADCAST_ID,
     PING,
     READ,

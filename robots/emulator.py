@@ -2,7 +2,7 @@
 
 ``plan_rig`` asks LeRobot for the motor table and control tables of an arm, writes (or reuses)
 LeRobot's calibration files, and returns a ``RigPlan``. ``EmulatedRig`` runs that plan in a child
-process (``python -m robots.rig``) and is the handle a test or ``drift-run --emulate`` holds:
+process (``robots/rig.py``, see ``_CHILD``) and is the handle a test or ``drift-run --emulate`` holds:
 ports and camera address to give LeRobot, plus control calls (faults, leader script, servo state)
 that take effect while LeRobot is connected.
 """
@@ -15,12 +15,12 @@ import tempfile
 from multiprocessing.connection import Client
 from pathlib import Path
 
-from robots.arms import arm_spec, motor_table, zmq_camera_config
-from robots.calibration import calibration_file, default_calibration, load_or_write
-from robots.faults import BusFaults
-from robots.rig import CONTROL_AUTHKEY, CameraPlan, ChainPlan, RigPlan
-from robots.scene import SceneObject
-from robots.servo_spec import servo_spec
+from lerobot_policy_drift.robots.arms import arm_spec, motor_table, zmq_camera_config
+from lerobot_policy_drift.robots.calibration import calibration_file, default_calibration, load_or_write
+from lerobot_policy_drift.robots.faults import BusFaults
+from lerobot_policy_drift.robots.rig import CONTROL_AUTHKEY, CameraPlan, ChainPlan, RigPlan
+from lerobot_policy_drift.robots.scene import SceneObject
+from lerobot_policy_drift.robots.servo_spec import servo_spec
 
 
 def chain_plan(
@@ -68,6 +68,19 @@ def plan_rig(
     return RigPlan(**plan, cameras=cameras or [], seed=seed)
 
 
+# The child runs ``lerobot_policy_drift.robots.rig`` and must not import LeRobot or torch. The
+# package root is LeRobot's plugin entry (importing it registers the policy, which imports both), so
+# the child starts from a stand-in for the root that knows only where its subpackages are.
+_ROOT = __name__.split(".")[0]
+_CHILD = (
+    "import runpy, sys, types\n"
+    f"root = types.ModuleType({_ROOT!r})\n"
+    f"root.__path__ = {list(sys.modules[_ROOT].__path__)!r}\n"
+    f"sys.modules[{_ROOT!r}] = root\n"
+    f"runpy.run_module({_ROOT + '.robots.rig'!r}, run_name='__main__', alter_sys=True)\n"
+)
+
+
 class EmulatorError(RuntimeError):
     pass
 
@@ -82,7 +95,7 @@ class EmulatedRig:
         self.log_file = Path(plan.run_dir) / "rig.log"
         with open(self.log_file, "w") as log:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "robots.rig", str(plan_file)],
+                [sys.executable, "-c", _CHILD, str(plan_file)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -125,7 +138,7 @@ class EmulatedRig:
         return self.info["leader_port"]
 
     def follower_config(self, **options):
-        from robots.arms import follower_config
+        from lerobot_policy_drift.robots.arms import follower_config
 
         cameras = {cam["camera_name"]: self.camera_config(cam["camera_name"]) for cam in self.info["cameras"]}
         options.setdefault("cameras", cameras)
@@ -134,7 +147,7 @@ class EmulatedRig:
         )
 
     def leader_config(self):
-        from robots.arms import leader_config
+        from lerobot_policy_drift.robots.arms import leader_config
 
         if self.leader_port is None:
             raise EmulatorError("this rig was started without a leader arm.")

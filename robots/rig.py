@@ -2,7 +2,7 @@
 
 A ``RigPlan`` is plain JSON (servo specs, calibration, ports, faults), so a rig can run in the
 process that planned it (``drift-sim``) or in a child that never imports LeRobot or torch
-(``python -m robots.rig PLAN.json``, what ``EmulatedRig`` starts for tests and ``drift-run
+(``python -m lerobot_policy_drift.robots.rig PLAN.json``, what ``EmulatedRig`` starts for tests and ``drift-run
 --emulate``: a servo in another process, as on hardware). The control socket (a Unix socket in the
 rig's private run folder) lets a test change faults, move the leader or read servo state while
 LeRobot's classes are connected.
@@ -16,15 +16,14 @@ import time
 from multiprocessing.connection import Listener
 from pathlib import Path
 
+from lerobot_policy_drift.robots.camera import CameraPublisher
+from lerobot_policy_drift.robots.chain import ServoChain
+from lerobot_policy_drift.robots.dynamics import JointDynamics
+from lerobot_policy_drift.robots.faults import BusFaults, CameraFaults
+from lerobot_policy_drift.robots.scene import SceneObject, joint_angles, render
+from lerobot_policy_drift.robots.servo import Servo
+from lerobot_policy_drift.robots.servo_spec import DYNAMIXEL, ServoSpec
 from pydantic import BaseModel, ConfigDict, Field
-
-from robots.camera import CameraPublisher
-from robots.chain import ServoChain
-from robots.dynamics import JointDynamics
-from robots.faults import BusFaults, CameraFaults
-from robots.scene import SceneObject, joint_angles, render
-from robots.servo import Servo
-from robots.servo_spec import DYNAMIXEL, ServoSpec
 
 CONTROL_AUTHKEY = b"drift-sim"  # the socket lives in a 0700 folder; the key only guards against strays
 # No-load slew rate (ticks/s) per model, from the makers' data sheets; the lag constant is shared.

@@ -15,8 +15,8 @@ position mode 3, multi-turn in extended modes 4 and 5).
 import enum
 from collections.abc import Callable
 
-from robots.dynamics import JointDynamics, advance
-from robots.servo_spec import DYNAMIXEL, FEETECH, ServoSpec
+from lerobot_policy_drift.robots.dynamics import JointDynamics, advance
+from lerobot_policy_drift.robots.servo_spec import DYNAMIXEL, FEETECH, ServoSpec
 
 
 class Refusal(enum.Enum):

@@ -15,9 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from robots.arms import ARMS
-from robots.faults import BusFaults
-from robots.rig import CameraPlan, Rig, run_until_signalled
+from lerobot_policy_drift.robots.arms import ARMS
+from lerobot_policy_drift.robots.faults import BusFaults
+from lerobot_policy_drift.robots.rig import CameraPlan, Rig, run_until_signalled
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,8 +66,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _serve(args: argparse.Namespace, run_dir: Path) -> None:
-    from robots.emulator import plan_rig  # LeRobot's tables: imported after the arguments are valid
-    from robots.leader_scripts import Hold, sway_within
+    from lerobot_policy_drift.robots.emulator import (
+        plan_rig,
+    )  # LeRobot's tables: imported after the arguments are valid
+    from lerobot_policy_drift.robots.leader_scripts import Hold, sway_within
 
     cameras = []
     if args.camera:

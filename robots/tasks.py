@@ -12,10 +12,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from robots.kinematics import reach, tip
-from robots.leader_scripts import Recorded
-from robots.scene import SceneObject
+from lerobot_policy_drift.robots.kinematics import reach, tip
+from lerobot_policy_drift.robots.leader_scripts import Recorded
+from lerobot_policy_drift.robots.scene import SceneObject
 
 TARGET_RADIUS = 0.07  # image heights
 TOLERANCE = 0.08  # tip within this distance of a target's centre counts as reached

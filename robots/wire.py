@@ -12,9 +12,8 @@ a bad CRC gets a status with error 3 (CRC error), as X-series firmware answers.
 from dataclasses import dataclass
 
 from dynamixel_sdk.protocol2_packet_handler import Protocol2PacketHandler
-
-from robots.servo import Refusal
-from robots.servo_spec import DYNAMIXEL, FEETECH
+from lerobot_policy_drift.robots.servo import Refusal
+from lerobot_policy_drift.robots.servo_spec import DYNAMIXEL, FEETECH
 
 BROADCAST_ID = 0xFE
 PING, READ, WRITE, SYNC_READ, SYNC_WRITE = 0x01, 0x02, 0x03, 0x82, 0x83

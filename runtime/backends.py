@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-
-from drift.timing import time_calls
-from export.manifest import BundleError, BundleManifest
+from lerobot_policy_drift.drift.timing import time_calls
+from lerobot_policy_drift.export.manifest import BundleError, BundleManifest
 
 
 class BackendError(Exception):
@@ -73,7 +72,7 @@ class OrtBackend:
     def __init__(
         self, bundle: Path, provider: str = "cpu", threads: int | None = None, precision: str = "fp32"
     ):
-        from export.onnxrt import ProviderError, bundle_session
+        from lerobot_policy_drift.export.onnxrt import ProviderError, bundle_session
 
         manifest = BundleManifest.load(bundle)
         self.contract = PolicyContract.from_manifest(manifest)
@@ -89,9 +88,9 @@ class OrtBackend:
 
 class TensorRTBackend:
     def __init__(self, bundle: Path, precision: str = "fp32"):
-        from export.parity import ACCELERATOR_GATE
-        from export.tensorrt import EngineRunner, TensorRTError, ensure_engine
-        from export.verify import golden_figures
+        from lerobot_policy_drift.export.parity import ACCELERATOR_GATE
+        from lerobot_policy_drift.export.tensorrt import EngineRunner, TensorRTError, ensure_engine
+        from lerobot_policy_drift.export.verify import golden_figures
 
         manifest = BundleManifest.load(bundle)
         self.contract = PolicyContract.from_manifest(manifest)
@@ -118,9 +117,8 @@ class TensorRTBackend:
 class TorchBackend:
     def __init__(self, checkpoint: Path, contract: PolicyContract | None = None, threads: int | None = None):
         import torch
-
-        from export.checkpoint import ExportError, load_checkpoint
-        from export.graph import DriftGraph, input_names
+        from lerobot_policy_drift.export.checkpoint import ExportError, load_checkpoint
+        from lerobot_policy_drift.export.graph import DriftGraph, input_names
 
         if threads:
             torch.set_num_threads(threads)
@@ -161,7 +159,7 @@ class _LeRobotChunk:
     """The graph contract computed by a LeRobot policy's own pre/post-processors (no export path)."""
 
     def __init__(self, ckpt):
-        from export.graph import NOISE, input_names
+        from lerobot_policy_drift.export.graph import NOISE, input_names
 
         self._noise = NOISE
         self._ckpt = ckpt

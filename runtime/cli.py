@@ -17,9 +17,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-from export.manifest import GOLDEN_FILE, BundleError
-from export.onnxrt import ORT_PROVIDERS
+from lerobot_policy_drift.export.manifest import GOLDEN_FILE, BundleError
+from lerobot_policy_drift.export.onnxrt import ORT_PROVIDERS
 
 from .backends import BackendError, make_backend
 from .config import ConfigError, RunConfig
@@ -141,9 +140,9 @@ def _emulated_session(config: RunConfig) -> dict:
     a leader when the session starts in teleop), started here and wired to the session exactly as
     a real arm is, by its port, calibration and camera addresses. This is the one place in
     runtime/ that starts the emulator."""
-    from robots.emulator import EmulatedRig
-    from robots.leader_scripts import sway_within
-    from robots.rig import CameraPlan
+    from lerobot_policy_drift.robots.emulator import EmulatedRig
+    from lerobot_policy_drift.robots.leader_scripts import sway_within
+    from lerobot_policy_drift.robots.rig import CameraPlan
 
     from .monitor import check_writable
     from .runner import backend_for
@@ -197,7 +196,7 @@ def profile_main(argv: list[str] | None = None) -> int:
         return 2
     names = [k.removeprefix("input.") for k in golden.files if k.startswith("input.")]
     feeds = [{n: golden[f"input.{n}"][i] for n in names} for i in range(len(golden["expected"]))]
-    from drift.timing import time_calls
+    from lerobot_policy_drift.drift.timing import time_calls
 
     monitor = LatencyMonitor(fps=backend.contract.fps)
     cycle = itertools.cycle(feeds)
@@ -221,11 +220,10 @@ def _profile_parts(args: argparse.Namespace, feeds: list[dict[str, np.ndarray]])
     """Where the graph's time goes, per policy part and op type: a table and ``parts.json``."""
     import json
 
+    from lerobot_policy_drift.export.graph_profile import profile_graph
+    from lerobot_policy_drift.export.manifest import BundleManifest
     from rich.console import Console
     from rich.table import Table
-
-    from export.graph_profile import profile_graph
-    from export.manifest import BundleManifest
 
     model = args.bundle / BundleManifest.load(args.bundle).graph_file(args.precision)
     prof = profile_graph(model, feeds, min(args.calls, 100), args.threads)

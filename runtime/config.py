@@ -179,7 +179,7 @@ def camera_config(name: str, spec: str, width: int, height: int, fps: int):
         index = int(where) if where.isdigit() else Path(where)
         return OpenCVCameraConfig(index_or_path=index, width=width, height=height, fps=fps)
     if kind == "zmq" and where.count(":") == 1:
-        from robots.arms import zmq_camera_config
+        from lerobot_policy_drift.robots.arms import zmq_camera_config
 
         host, _, rest = where.partition(":")
         port, _, remote = rest.partition("/")

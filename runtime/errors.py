@@ -8,7 +8,7 @@ its safe state. Each carries the one line a user reads.
 import signal
 import termios
 
-from runtime.config import ConfigError
+from lerobot_policy_drift.runtime.config import ConfigError
 
 # What a failing serial link raises through LeRobot (ConnectionError, SerialException ⊂ OSError).
 BUS_ERRORS = (ConnectionError, OSError, termios.error)

@@ -5,12 +5,11 @@ which camera frame each queued action came from (for the end-to-end latency)."""
 import traceback
 
 import numpy as np
-
-from runtime.backends import Backend
-from runtime.chunks import ChunkSchedule, LatencyWindow, should_request, upsample
-from runtime.errors import SessionFault
-from runtime.monitor import LatencyMonitor
-from runtime.worker import InferenceRequest, InferenceWorker
+from lerobot_policy_drift.runtime.backends import Backend
+from lerobot_policy_drift.runtime.chunks import ChunkSchedule, LatencyWindow, should_request, upsample
+from lerobot_policy_drift.runtime.errors import SessionFault
+from lerobot_policy_drift.runtime.monitor import LatencyMonitor
+from lerobot_policy_drift.runtime.worker import InferenceRequest, InferenceWorker
 
 
 class PolicyFeed:

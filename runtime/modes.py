@@ -12,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from runtime.errors import BUS_ERRORS, SessionFault
-from runtime.recording import as_action
+from lerobot_policy_drift.runtime.errors import BUS_ERRORS, SessionFault
+from lerobot_policy_drift.runtime.recording import as_action
 
 MODES = ("auto", "teleop", "handover")
 

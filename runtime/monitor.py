@@ -23,7 +23,7 @@ STAGES = ("obs_read", "preprocess", "queue", "safety", "bus_write", "tick")
 
 def check_writable(report_dir: Path) -> None:
     """Before anything connects: the report of a session must have somewhere to go."""
-    from runtime.config import ConfigError
+    from lerobot_policy_drift.runtime.config import ConfigError
 
     try:
         report_dir.mkdir(parents=True, exist_ok=True)

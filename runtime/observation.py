@@ -12,9 +12,8 @@ import time
 from collections import deque
 
 import numpy as np
-
-from runtime.backends import PolicyContract
-from runtime.errors import SessionFault
+from lerobot_policy_drift.runtime.backends import PolicyContract
+from lerobot_policy_drift.runtime.errors import SessionFault
 
 
 class ObservationHistory:

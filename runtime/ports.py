@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.config import ConfigError
+from lerobot_policy_drift.runtime.config import ConfigError
 
 
 class PortBusy(ConfigError):

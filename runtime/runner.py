@@ -24,17 +24,23 @@ import threading
 import time
 
 import numpy as np
-
-from runtime.backends import Backend, make_backend
-from runtime.clock import TickClock
-from runtime.config import ConfigError, RunConfig
-from runtime.errors import BUS_ERRORS, SessionFault, StartupCancelled
-from runtime.monitor import LatencyMonitor, check_writable
-from runtime.priority import favour_current_thread, keep_gil_through_spin
-from runtime.recording import as_action
-from runtime.session import Loop, start_loop
-from runtime.triggers import Triggers
-from runtime.wiring import Devices, build_devices, claim_ports, close_ports_now, connect, release
+from lerobot_policy_drift.runtime.backends import Backend, make_backend
+from lerobot_policy_drift.runtime.clock import TickClock
+from lerobot_policy_drift.runtime.config import ConfigError, RunConfig
+from lerobot_policy_drift.runtime.errors import BUS_ERRORS, SessionFault, StartupCancelled
+from lerobot_policy_drift.runtime.monitor import LatencyMonitor, check_writable
+from lerobot_policy_drift.runtime.priority import favour_current_thread, keep_gil_through_spin
+from lerobot_policy_drift.runtime.recording import as_action
+from lerobot_policy_drift.runtime.session import Loop, start_loop
+from lerobot_policy_drift.runtime.triggers import Triggers
+from lerobot_policy_drift.runtime.wiring import (
+    Devices,
+    build_devices,
+    claim_ports,
+    close_ports_now,
+    connect,
+    release,
+)
 
 
 class Runner:

@@ -5,17 +5,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
-from runtime.backends import Backend, time_inference
-from runtime.chunks import ChunkSchedule, LatencyWindow
-from runtime.config import RunConfig
-from runtime.errors import BUS_ERRORS, SessionFault
-from runtime.feed import PolicyFeed
-from runtime.modes import Modes
-from runtime.monitor import LatencyMonitor
-from runtime.observation import ObservationHistory, Watchdog
-from runtime.safety import SafetyFilter, SafetyLimits
-from runtime.wiring import Devices, joint_limits
+from lerobot_policy_drift.runtime.backends import Backend, time_inference
+from lerobot_policy_drift.runtime.chunks import ChunkSchedule, LatencyWindow
+from lerobot_policy_drift.runtime.config import RunConfig
+from lerobot_policy_drift.runtime.errors import BUS_ERRORS, SessionFault
+from lerobot_policy_drift.runtime.feed import PolicyFeed
+from lerobot_policy_drift.runtime.modes import Modes
+from lerobot_policy_drift.runtime.monitor import LatencyMonitor
+from lerobot_policy_drift.runtime.observation import ObservationHistory, Watchdog
+from lerobot_policy_drift.runtime.safety import SafetyFilter, SafetyLimits
+from lerobot_policy_drift.runtime.wiring import Devices, joint_limits
 
 WARMUP_CALLS = 5
 
@@ -75,7 +74,7 @@ def start_loop(
     checkpoint()
     recorder = None
     if cfg.record_dir is not None:
-        from runtime.recording import EpisodeRecorder
+        from lerobot_policy_drift.runtime.recording import EpisodeRecorder
 
         recorder = EpisodeRecorder(cfg.record_dir, cfg.record_repo_id, cfg.fps, robot)
     first = "teleop" if cfg.mode == "teleop-first" else "auto"

@@ -23,7 +23,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from runtime.config import ConfigError
+from lerobot_policy_drift.runtime.config import ConfigError
 
 COMMANDS = ("auto", "teleop", "stop")
 _KEYS = {"a": "auto", "t": "teleop", "q": "stop"}

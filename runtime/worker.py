@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from queue import Empty, Queue
 
 import numpy as np
-
-from runtime.backends import Backend
+from lerobot_policy_drift.runtime.backends import Backend
 
 
 @dataclass

@@ -18,7 +18,7 @@ def _seed():
 @pytest.fixture(scope="session")
 def so100_policy(tmp_path_factory):
     """(checkpoint, bundle) for the emulated so100 with one 64x48 camera "front" (see demos/emulated_policy.py)."""
-    from demos.emulated_policy import policy_bundle, record_teleop_dataset
+    from lerobot_policy_drift.demos.emulated_policy import policy_bundle, record_teleop_dataset
 
     base = tmp_path_factory.mktemp("so100_policy")
     root = record_teleop_dataset("so100", base / "drift_so100_teleop", base / "rig")
@@ -28,7 +28,7 @@ def so100_policy(tmp_path_factory):
 @pytest.fixture(scope="session")
 def koch_policy(tmp_path_factory):
     """(checkpoint, bundle) for the emulated koch, like ``so100_policy``."""
-    from demos.emulated_policy import policy_bundle, record_teleop_dataset
+    from lerobot_policy_drift.demos.emulated_policy import policy_bundle, record_teleop_dataset
 
     base = tmp_path_factory.mktemp("koch_policy")
     root = record_teleop_dataset("koch", base / "drift_koch_teleop", base / "rig")
@@ -38,8 +38,8 @@ def koch_policy(tmp_path_factory):
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory):
     """(checkpoint, dataset root): a small untrained DriftPolicy saved the way lerobot-train saves one."""
-    from demos.emulated_policy import untrained_checkpoint
-    from demos.toy_tasks import write_lerobot_dataset
+    from lerobot_policy_drift.demos.emulated_policy import untrained_checkpoint
+    from lerobot_policy_drift.demos.toy_tasks import write_lerobot_dataset
 
     base = tmp_path_factory.mktemp("export")
     root = base / "dataset"
@@ -51,7 +51,7 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="session")
 def exported(checkpoint, tmp_path_factory):
     """A bundle exported from ``checkpoint`` (read-only for tests: copy it before editing)."""
-    from export.bundle import export_bundle
+    from lerobot_policy_drift.export.bundle import export_bundle
 
     ckpt, root = checkpoint
     out = tmp_path_factory.mktemp("bundles") / "bundle"

@@ -5,9 +5,9 @@ import contextlib
 import time
 from pathlib import Path
 
-from robots.chain import ServoChain
-from robots.emulator import chain_plan
-from robots.rig import build_servos
+from lerobot_policy_drift.robots.chain import ServoChain
+from lerobot_policy_drift.robots.emulator import chain_plan
+from lerobot_policy_drift.robots.rig import build_servos
 
 
 @contextlib.contextmanager

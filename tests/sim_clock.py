@@ -6,7 +6,7 @@ machine is. The emulated arm, the cameras and inference still run in real time; 
 the loop's real rate run on the real clock and are marked slow.
 """
 
-from runtime.clock import Tick
+from lerobot_policy_drift.runtime.clock import Tick
 
 
 class SimulatedClock:

@@ -8,9 +8,8 @@ import json
 
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-
-from demos.arm import REPO_ID, main
-from export.manifest import BundleManifest
+from lerobot_policy_drift.demos.arm import REPO_ID, main
+from lerobot_policy_drift.export.manifest import BundleManifest
 
 
 @pytest.mark.slow

@@ -4,8 +4,13 @@ import pytest
 from lerobot.cameras.zmq.configuration_zmq import ZMQCameraConfig
 from lerobot.robots import RobotConfig
 from lerobot.teleoperators import TeleoperatorConfig
-
-from robots.arms import ARMS, follower_config, leader_config, motor_table, zmq_camera_config
+from lerobot_policy_drift.robots.arms import (
+    ARMS,
+    follower_config,
+    leader_config,
+    motor_table,
+    zmq_camera_config,
+)
 
 JOINTS = ["shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper"]
 

@@ -13,11 +13,17 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from lerobot_policy_drift.export.cli import main as export_cli
+from lerobot_policy_drift.export.manifest import (
+    GOLDEN_FILE,
+    MANIFEST,
+    MODEL_FILE,
+    SEAL_FILE,
+    BundleError,
+    BundleManifest,
+)
+from lerobot_policy_drift.runtime.backends import OrtBackend
 from onnx import TensorProto, helper, numpy_helper
-
-from export.cli import main as export_cli
-from export.manifest import GOLDEN_FILE, MANIFEST, MODEL_FILE, SEAL_FILE, BundleError, BundleManifest
-from runtime.backends import OrtBackend
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 import torch
-
-from drift.objective import drift_field, drift_loss
+from lerobot_policy_drift.drift.objective import drift_field, drift_loss
 
 
 def _reference_field(x, pos, neg, temperatures, self_neg):

@@ -11,16 +11,16 @@ import pytest
 from lerobot.cameras.zmq import ZMQCamera
 from lerobot.robots.utils import make_robot_from_config
 from lerobot.teleoperators.utils import make_teleoperator_from_config
+from lerobot_policy_drift.robots.arms import follower_config, leader_config, zmq_camera_config
+from lerobot_policy_drift.robots.rig import CONTROL_AUTHKEY
 
-from robots.arms import follower_config, leader_config, zmq_camera_config
-from robots.rig import CONTROL_AUTHKEY
 from tests.emulator_helpers import no_prompts
 
 KEYS = {"follower_port", "leader_port", "camera", "calibration_dir", "id"}
 
 
 def start_sim(tmp_path, *args):
-    cmd = [sys.executable, "-m", "robots.sim_cli", "--run-dir", str(tmp_path / "run")]
+    cmd = [sys.executable, "-m", "lerobot_policy_drift.robots.sim_cli", "--run-dir", str(tmp_path / "run")]
     cmd += ["--calibration-dir", str(tmp_path / "calibration"), *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
@@ -112,14 +112,25 @@ def test_sim_reuses_an_existing_calibration_file(tmp_path):
 
 def test_sim_refuses_bad_input_clearly(tmp_path):
     bad = subprocess.run(
-        [sys.executable, "-m", "robots.sim_cli", "--robot", "ur5"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "lerobot_policy_drift.robots.sim_cli", "--robot", "ur5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert bad.returncode == 2 and "invalid choice: 'ur5'" in bad.stderr
     calibration = tmp_path / "calibration"
     calibration.mkdir()
     (calibration / "drift_sim.json").write_text("{not json")
     bad = subprocess.run(
-        [sys.executable, "-m", "robots.sim_cli", "--robot", "so100", "--calibration-dir", str(calibration)],
+        [
+            sys.executable,
+            "-m",
+            "lerobot_policy_drift.robots.sim_cli",
+            "--robot",
+            "so100",
+            "--calibration-dir",
+            str(calibration),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

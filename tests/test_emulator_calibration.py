@@ -5,9 +5,8 @@ import json
 import pytest
 from lerobot.robots.utils import make_robot_from_config
 from lerobot.utils.constants import HF_LEROBOT_CALIBRATION
-
-from robots.arms import follower_config
-from robots.calibration import calibration_file, default_calibration, load_or_write
+from lerobot_policy_drift.robots.arms import follower_config
+from lerobot_policy_drift.robots.calibration import calibration_file, default_calibration, load_or_write
 
 IDS = {"shoulder_pan": 1, "shoulder_lift": 2, "elbow_flex": 3, "wrist_flex": 4, "wrist_roll": 5, "gripper": 6}
 

@@ -7,10 +7,9 @@ from lerobot.motors.encoding_utils import (
     encode_sign_magnitude,
     encode_twos_complement,
 )
-
-from robots.dynamics import JointDynamics
-from robots.servo import Refusal, Servo, decode, encode
-from robots.servo_spec import DYNAMIXEL, FEETECH, ServoSpec, servo_spec
+from lerobot_policy_drift.robots.dynamics import JointDynamics
+from lerobot_policy_drift.robots.servo import Refusal, Servo, decode, encode
+from lerobot_policy_drift.robots.servo_spec import DYNAMIXEL, FEETECH, ServoSpec, servo_spec
 
 DYN = JointDynamics(3000.0, 0.03)
 

@@ -10,19 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from demos.emulated_policy import untrained_checkpoint
-from demos.toy_tasks import write_lerobot_dataset
-from export import bundle as bundle_module
-from export import harness as harness_module
-from export.bundle import export_bundle
-from export.checkpoint import ExportError, load_checkpoint
-from export.cli import main as cli
-from export.graph import DriftGraph
-from export.harness import reference_actions
-from export.manifest import FP16_MODEL_FILE, MODEL_FILE, BundleError, BundleManifest
-from export.onnxrt import ORT_PROVIDERS, create_session, run
-from export.parity import Gate
+from lerobot_policy_drift.demos.emulated_policy import untrained_checkpoint
+from lerobot_policy_drift.demos.toy_tasks import write_lerobot_dataset
+from lerobot_policy_drift.export import bundle as bundle_module
+from lerobot_policy_drift.export import harness as harness_module
+from lerobot_policy_drift.export.bundle import export_bundle
+from lerobot_policy_drift.export.checkpoint import ExportError, load_checkpoint
+from lerobot_policy_drift.export.cli import main as cli
+from lerobot_policy_drift.export.graph import DriftGraph
+from lerobot_policy_drift.export.harness import reference_actions
+from lerobot_policy_drift.export.manifest import FP16_MODEL_FILE, MODEL_FILE, BundleError, BundleManifest
+from lerobot_policy_drift.export.onnxrt import ORT_PROVIDERS, create_session, run
+from lerobot_policy_drift.export.parity import Gate
 
 
 def test_bundle_follows_the_graph_contract(exported):
@@ -221,8 +220,7 @@ def test_int8_graph_outside_its_gate_is_refused(checkpoint, tmp_path, monkeypatc
 
 def test_int8_quantizes_the_encoder_only_and_passes_its_gate(checkpoint, tmp_path):
     import onnx
-
-    from export.manifest import INT8_MODEL_FILE
+    from lerobot_policy_drift.export.manifest import INT8_MODEL_FILE
 
     out = tmp_path / "bundle"
     manifest = export_bundle(
@@ -250,7 +248,7 @@ def test_int8_of_a_policy_without_cameras_is_refused(tmp_path):
 def test_a_constant_action_dimension_is_not_a_parity_difference():
     """A joint that never moved in the data has zero scale: every network output unnormalizes to the
     same command, so its normalized value must not count (it used to, as up to |output| of Δ)."""
-    from export.parity import to_normalized
+    from lerobot_policy_drift.export.parity import to_normalized
 
     robot = np.array([[5.0, 3.0], [1.0, 3.0]])
     out = to_normalized(robot, offset=np.array([1.0, 3.0]), scale=np.array([2.0, 0.0]))
@@ -260,7 +258,7 @@ def test_a_constant_action_dimension_is_not_a_parity_difference():
 def test_a_joint_whose_recorded_range_is_rounding_noise_is_constant_too():
     """Measured on the arm demo: a motor the demos never moved has min and max one float32 rounding
     apart (scale 5e-9 around 0.044°), so INT8's 1e-9° differences read as 0.5 normalized."""
-    from export.parity import to_normalized
+    from lerobot_policy_drift.export.parity import to_normalized
 
     offset, scale = np.array([0.04395604, 10.0]), np.array([5e-9, 1e-3])
     robot = np.array([[0.043956045, 10.002], [0.04395604, 10.0]], dtype=np.float32)
@@ -271,7 +269,7 @@ def test_a_joint_whose_recorded_range_is_rounding_noise_is_constant_too():
 
 def test_a_nan_or_inf_output_fails_every_gate():
     """max()/min() skip NaN silently: an FP16 graph that overflowed once read as max |Δ| 0, cosine 1."""
-    from export.parity import GATES, ParityFigures, compare
+    from lerobot_policy_drift.export.parity import GATES, ParityFigures, compare
 
     expected = np.ones((1, 4, 2))
     for bad in (np.nan, np.inf):
@@ -313,9 +311,8 @@ def test_fp16_graph_runs_the_networks_in_half_and_the_contract_in_single_precisi
 def test_fp16_conversion_keeps_constants_of_fp32_glue_in_fp32(tmp_path):
     """LeRobot divides a constant state dimension by 1e-8; rounded to FP16 that is 0, then 0/0."""
     import onnx
+    from lerobot_policy_drift.export.fp16 import convert_fp16
     from onnx import TensorProto, helper
-
-    from export.fp16 import convert_fp16
 
     eps = helper.make_tensor("v", TensorProto.FLOAT, [1], [1e-8])
     graph = helper.make_graph(

@@ -1,8 +1,7 @@
 """Charging ONNX Runtime profiler events to the policy's parts (pure: synthetic events)."""
 
 import pytest
-
-from export.graph_profile import PARTS, part_of, summarize
+from lerobot_policy_drift.export.graph_profile import PARTS, part_of, summarize
 
 
 def _kernel(name: str, op: str, ts: int, dur_us: float) -> dict:

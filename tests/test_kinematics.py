@@ -4,8 +4,7 @@ import math
 
 import numpy as np
 import pytest
-
-from robots.kinematics import LINKS, REACH_LIMIT, chain_points, reach, tip, tip_heading
+from lerobot_policy_drift.robots.kinematics import LINKS, REACH_LIMIT, chain_points, reach, tip, tip_heading
 
 
 def test_zero_pose_points_straight_up():

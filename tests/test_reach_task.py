@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-
-from robots.calibration import default_calibration
-from robots.kinematics import tip
-from robots.scene import joint_angles
-from robots.tasks import (
+from lerobot_policy_drift.robots.calibration import default_calibration
+from lerobot_policy_drift.robots.kinematics import tip
+from lerobot_policy_drift.robots.scene import joint_angles
+from lerobot_policy_drift.robots.tasks import (
     TOLERANCE,
     between,
     operator_motion,

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from demos.emulated_policy import sampler_variant, untrained_checkpoint
-from export.manifest import GOLDEN_FILE, BundleError
-from runtime.backends import BackendError, make_backend
+from lerobot_policy_drift.demos.emulated_policy import sampler_variant, untrained_checkpoint
+from lerobot_policy_drift.export.manifest import GOLDEN_FILE, BundleError
+from lerobot_policy_drift.runtime.backends import BackendError, make_backend
 
 
 def _golden_feeds(bundle: Path, index: int) -> dict[str, np.ndarray]:
@@ -81,7 +80,7 @@ def test_other_policy_types_are_refused_clearly(tmp_path):
 
 
 def test_precision_selects_a_gated_graph_of_the_bundle(so100_policy, tmp_path):
-    from export.bundle import export_bundle
+    from lerobot_policy_drift.export.bundle import export_bundle
 
     ckpt, bundle = so100_policy
     with pytest.raises(BundleError, match="has no fp16 graph.*--fp16"):

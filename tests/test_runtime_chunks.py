@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from runtime.chunks import ChunkSchedule, LatencyWindow, should_request, upsample
+from lerobot_policy_drift.runtime.chunks import ChunkSchedule, LatencyWindow, should_request, upsample
 
 
 def ramp(start, n, step=1.0):

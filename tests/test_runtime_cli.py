@@ -7,14 +7,14 @@ import sys
 import time
 
 import pytest
+from lerobot_policy_drift.runtime.cli import main, profile_main
 
-from runtime.cli import main, profile_main
 from tests.emulator_helpers import wait_until
 
 
 def drift_run(*args, **popen):
     return subprocess.Popen(
-        [sys.executable, "-c", "from runtime.cli import entry; entry()", *args],
+        [sys.executable, "-m", "lerobot_policy_drift.runtime.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,8 +1,7 @@
 """The tick clock on a simulated time line: absolute deadlines, overruns skipped not burst."""
 
 import pytest
-
-from runtime.clock import TickClock
+from lerobot_policy_drift.runtime.clock import TickClock
 
 
 class FakeTime:

@@ -4,9 +4,8 @@ files that fail with one line naming the file."""
 import math
 
 import pytest
-
-from runtime.cli import main
-from runtime.config import SAFETY_RANGES, ConfigError, RunConfig
+from lerobot_policy_drift.runtime.cli import main
+from lerobot_policy_drift.runtime.config import SAFETY_RANGES, ConfigError, RunConfig
 
 BASE = {"robot": "so100", "emulate": True, "bundle": "b"}
 

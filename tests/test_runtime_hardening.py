@@ -10,13 +10,13 @@ import sys
 import threading
 
 import pytest
+from lerobot_policy_drift.robots.emulator import EmulatedRig
+from lerobot_policy_drift.robots.rig import CameraPlan
+from lerobot_policy_drift.runtime.backends import OrtBackend
+from lerobot_policy_drift.runtime.config import ConfigError, RunConfig
+from lerobot_policy_drift.runtime.errors import StartupCancelled
+from lerobot_policy_drift.runtime.runner import Runner
 
-from robots.emulator import EmulatedRig
-from robots.rig import CameraPlan
-from runtime.backends import OrtBackend
-from runtime.config import ConfigError, RunConfig
-from runtime.errors import StartupCancelled
-from runtime.runner import Runner
 from tests.emulator_helpers import wait_until
 from tests.test_runtime_session import Background, simulated
 
@@ -61,7 +61,12 @@ def test_a_second_session_on_the_same_port_is_refused_and_the_first_runs_on(rig,
     )
     wait_until(lambda: first.ticks() > 10, timeout_s=60)
     second = subprocess.run(
-        [sys.executable, "-m", "runtime.cli", *cli_args(config_for(rig, bundle, tmp_path / "second"))],
+        [
+            sys.executable,
+            "-m",
+            "lerobot_policy_drift.runtime.cli",
+            *cli_args(config_for(rig, bundle, tmp_path / "second")),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

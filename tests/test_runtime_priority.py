@@ -8,12 +8,11 @@ import subprocess
 import sys
 
 import pytest
-
-from runtime.priority import favour_current_thread
+from lerobot_policy_drift.runtime.priority import favour_current_thread
 
 CHILD = """
 import json, os, threading
-from runtime.priority import favour_current_thread
+from lerobot_policy_drift.runtime.priority import favour_current_thread
 started, release, tids = threading.Event(), threading.Event(), []
 def other():
     tids.append(threading.get_native_id()); started.set(); release.wait()

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from runtime.safety import SafetyFilter, SafetyLimits
+from lerobot_policy_drift.runtime.safety import SafetyFilter, SafetyLimits
 
 NAMES = ("a", "b")
 

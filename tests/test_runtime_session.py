@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lerobot_policy_drift.robots.emulator import EmulatedRig
+from lerobot_policy_drift.robots.rig import CameraPlan
+from lerobot_policy_drift.runtime.backends import OrtBackend
+from lerobot_policy_drift.runtime.config import ConfigError, RunConfig
+from lerobot_policy_drift.runtime.runner import Runner
 
-from robots.emulator import EmulatedRig
-from robots.rig import CameraPlan
-from runtime.backends import OrtBackend
-from runtime.config import ConfigError, RunConfig
-from runtime.runner import Runner
 from tests.emulator_helpers import wait_until
 from tests.sim_clock import SimulatedClock
 
@@ -234,7 +234,7 @@ def test_teleop_first_then_auto_then_teleop_without_jumps(rig, so100_policy, tmp
         record_dir=tmp_path / "recorded",
         record_repo_id="local/recorded",
     )
-    from robots.leader_scripts import sway_within
+    from lerobot_policy_drift.robots.leader_scripts import sway_within
 
     rig.set_leader_script(sway_within(rig.plan.leader.calibration, share=0.2, period_s=3.0))
     run = Background(simulated(cfg))

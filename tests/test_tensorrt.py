@@ -6,10 +6,15 @@ import os
 
 import numpy as np
 import pytest
-
-from export.cli import main as export_cli
-from export.tensorrt import Machine, TensorRTError, _atomic_write, engine_filename, ensure_engine
-from runtime.backends import BackendError, make_backend
+from lerobot_policy_drift.export.cli import main as export_cli
+from lerobot_policy_drift.export.tensorrt import (
+    Machine,
+    TensorRTError,
+    _atomic_write,
+    engine_filename,
+    ensure_engine,
+)
+from lerobot_policy_drift.runtime.backends import BackendError, make_backend
 
 H100 = Machine("10.13.0", "NVIDIA H100 80GB HBM3", (9, 0))
 
@@ -81,8 +86,8 @@ def test_without_tensorrt_or_a_gpu_the_backend_and_the_export_say_why(so100_poli
 
 @pytest.mark.skipif(NO_GPU is not None, reason=f"needs TensorRT on a GPU: {NO_GPU}")
 def test_engines_are_built_gated_and_run_on_this_gpu(so100_policy, tmp_path, capsys, monkeypatch):
-    from export.bundle import export_bundle
-    from export.manifest import GOLDEN_FILE
+    from lerobot_policy_drift.export.bundle import export_bundle
+    from lerobot_policy_drift.export.manifest import GOLDEN_FILE
 
     monkeypatch.setenv("DRIFT_ENGINE_CACHE", str(tmp_path / "engines"))
     ckpt, _ = so100_policy
@@ -105,7 +110,7 @@ def test_engines_are_built_gated_and_run_on_this_gpu(so100_policy, tmp_path, cap
 
 def test_onnx_runtime_tensorrt_provider_caches_engines_and_falls_back_to_cuda(tmp_path, monkeypatch):
     """Without an engine cache ORT's TensorRT provider rebuilds at every session start."""
-    from export.onnxrt import provider_list
+    from lerobot_policy_drift.export.onnxrt import provider_list
 
     monkeypatch.setenv("DRIFT_ENGINE_CACHE", str(tmp_path))
     (name, options), fallback = provider_list("tensorrt")
