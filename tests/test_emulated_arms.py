@@ -4,6 +4,7 @@ Each rig runs in a child process, as a servo would on the far side of a USB cabl
 """
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,3 +131,12 @@ def test_follower_config_with_two_cameras_connects_through_the_robot(tmp_path):
                 rig.set_camera_faults(stalled=True)
         finally:
             robot.disconnect()
+
+
+def test_the_emulator_child_stays_free_of_torch(tmp_path):
+    """The rig's child process starts from a stand-in for the package root (whose import registers
+    the policy and so loads torch): no torch library is mapped into it."""
+    with EmulatedRig.start("so100", tmp_path) as rig:
+        rig.state()  # the child is up and serving
+        maps = Path(f"/proc/{rig._proc.pid}/maps").read_text()
+    assert "libtorch" not in maps and "/torch/" not in maps
