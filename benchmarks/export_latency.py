@@ -24,9 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lerobot.configs.types import FeatureType, PolicyFeature
-from lerobot.processor.normalize_processor import NormalizerProcessorStep, UnnormalizerProcessorStep
-from lerobot_policy_drift.drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
+from lerobot_policy_drift.demos.synthetic import SIZES, synthetic_checkpoint
 from lerobot_policy_drift.drift.timing import time_calls, time_turns
 from lerobot_policy_drift.export.bundle import export_onnx
 from lerobot_policy_drift.export.checkpoint import LoadedCheckpoint
@@ -41,44 +39,11 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-SIZES = {"small": (64, 128, 256), "default": (256, 512, 1024)}
 # FlopCounterMode module names of the parts export/graph_profile.py charges time to
 PART_MODULES = {
     "vision encoder": r"DriftGraph\.policy\.model\.rgb_encoder(\.\d+)?",
     "U-Net": r"DriftGraph\.policy\.model\.unet",
 }
-IMAGE = (3, 96, 96)
-
-
-def synthetic_checkpoint(down_dims, cameras: int) -> LoadedCheckpoint:
-    inputs = {"observation.state": PolicyFeature(FeatureType.STATE, (6,))}
-    for i in range(cameras):
-        inputs[f"observation.images.cam{i}"] = PolicyFeature(FeatureType.VISUAL, IMAGE)
-    cfg = DriftConfig(
-        input_features=inputs,
-        output_features={"action": PolicyFeature(FeatureType.ACTION, (6,))},
-        down_dims=down_dims,
-        crop_shape=(84, 84),
-        device="cpu",
-    )
-    stats = {k: {"min": -np.ones(6), "max": np.ones(6)} for k in ("observation.state", "action")}
-    for key in cfg.image_features:
-        stats[key] = {"mean": np.full((3, 1, 1), 0.5), "std": np.full((3, 1, 1), 0.25)}
-    pre, post = make_drift_pre_post_processors(cfg, dataset_stats=stats)
-    step = lambda pipe, cls: next(s for s in pipe.steps if isinstance(s, cls))  # noqa: E731
-    return LoadedCheckpoint(
-        path=Path("."),
-        policy=DriftPolicy(cfg).eval(),
-        preprocessor=pre,
-        postprocessor=post,
-        normalizer=step(pre, NormalizerProcessorStep),
-        unnormalizer=step(post, UnnormalizerProcessorStep),
-        fps=30,
-        state_names=[f"m{i}" for i in range(6)],
-        action_names=[f"m{i}" for i in range(6)],
-        dataset_root=None,
-        dataset_repo_id=None,
-    )
 
 
 def matmul_gflops() -> float:

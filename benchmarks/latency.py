@@ -15,15 +15,13 @@ from pathlib import Path
 
 import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
+from lerobot_policy_drift.demos.synthetic import IMAGE, SIZES
+from lerobot_policy_drift.demos.toy_methods import actor, build
 from lerobot_policy_drift.drift.timing import round_robin
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.methods import actor, build
-
-SIZES = {"small": (64, 128, 256), "default": (256, 512, 1024)}
 LAYOUTS = ("state", "1cam")
-IMAGE = (3, 96, 96)
 
 
 def features(layout: str) -> dict:

@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from lerobot_policy_drift.demos.synthetic import SIZES, synthetic_checkpoint
 from lerobot_policy_drift.drift.timing import round_robin
 from lerobot_policy_drift.export.bundle import export_onnx
 from lerobot_policy_drift.export.graph import DriftGraph
 from lerobot_policy_drift.export.harness import random_inputs
 from lerobot_policy_drift.export.onnxrt import create_session, run
-
-from benchmarks.export_latency import SIZES, synthetic_checkpoint
 
 
 def bound_call(session: ort.InferenceSession, feed: dict[str, np.ndarray]):
