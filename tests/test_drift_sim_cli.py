@@ -1,6 +1,7 @@
 """``drift-sim``: one JSON line, LeRobot's tools connect with the printed values, clean shutdown."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,10 +20,11 @@ from tests.emulator_helpers import no_prompts
 KEYS = {"follower_port", "leader_port", "camera", "calibration_dir", "id"}
 
 
-def start_sim(tmp_path, *args):
-    cmd = [sys.executable, "-m", "lerobot_policy_drift.robots.sim_cli", "--run-dir", str(tmp_path / "run")]
+def start_sim(tmp_path, *args, run_dir: bool = True, env=None):
+    cmd = [sys.executable, "-m", "lerobot_policy_drift.robots.sim_cli"]
+    cmd += ["--run-dir", str(tmp_path / "run")] if run_dir else []
     cmd += ["--calibration-dir", str(tmp_path / "calibration"), *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()
     assert line, proc.stderr.read()
     return proc, json.loads(line)
@@ -177,3 +179,15 @@ def test_lerobot_teleoperate_runs_against_drift_sim(tmp_path):
         assert control(info, "stats")["follower_transactions"] > 60  # ~30 Hz for 3 s
     finally:
         assert stop_sim(proc) == 0
+
+
+def test_sim_leaves_nothing_in_the_temp_folder(tmp_path):
+    """Without --run-dir the ports live in a temporary folder, removed again at shutdown."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proc, info = start_sim(
+        tmp_path, "--robot", "so100", run_dir=False, env={**os.environ, "TMPDIR": str(temp)}
+    )
+    assert Path(info["follower_port"]).parent.parent == temp  # it used the temp folder
+    assert stop_sim(proc) == 0
+    assert list(temp.iterdir()) == []
