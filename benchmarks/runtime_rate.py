@@ -5,6 +5,7 @@
     python -m benchmarks.runtime_rate --seconds 120 --rates 100 --nice 0 10 --rounds 2  # priority A/B
     python -m benchmarks.runtime_rate --seconds 60 --rates 100 --gil-switch-ms 5 0.5 0.1 --rounds 3
     python -m benchmarks.runtime_rate --seconds 60 --rates 100 --spin-ms 2 4 --rounds 4
+    python -m benchmarks.runtime_rate --seconds 30 --rates 100 --flood-mb 0 5 --rounds 3  # control-pipe flood
 
 Timing comes from two places: drift-run's own report (tick-start jitter, stages, inference, camera →
 servo latency) and, for every runtime alike, the emulator's clock: the arrival times of the
@@ -18,9 +19,11 @@ drift-run plays the chunk interpolated at twice the policy rate).
 import argparse
 import itertools
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,8 +55,23 @@ def write_intervals(times: list[float], fps: float) -> dict:
     }
 
 
-def run_drift(bundle: Path, fps: int, seconds: float, work: Path, **options) -> dict:
+def flood(pipe: Path, megabytes: float) -> None:
+    """One second into the run, ``megabytes`` without a newline into the control pipe (the session
+    must drop it as one over-long line, in bounded memory, without losing its rate)."""
+    while not pipe.exists():
+        time.sleep(0.05)
+    time.sleep(1.0)
+    fd = os.open(pipe, os.O_WRONLY)
+    block = b"x" * 65536
+    for _ in range(int(megabytes * 2**20) // len(block)):
+        os.write(fd, block)
+    os.write(fd, b"\n")
+    os.close(fd)
+
+
+def run_drift(bundle: Path, fps: int, seconds: float, work: Path, flood_mb: float = 0, **options) -> dict:
     with EmulatedRig.start("so100", work / f"drift_rig_{fps}", cameras=[CAMERA]) as rig:
+        pipe = work / f"control_{fps}"
         cfg = RunConfig.for_rig(
             rig,
             bundle=bundle,
@@ -61,8 +79,11 @@ def run_drift(bundle: Path, fps: int, seconds: float, work: Path, **options) -> 
             duration_s=seconds,
             report_dir=work / f"drift_report_{fps}",
             status=False,
+            control_pipe=pipe if flood_mb else None,
             **options,
         )
+        if flood_mb:
+            threading.Thread(target=flood, args=(pipe, flood_mb), daemon=True).start()
         report = Runner(cfg).run()
         emulator = write_intervals(rig.sync_write_times()[1:-1], fps)  # drop connect/shutdown writes
     return {"report": report, "emulator": emulator}
@@ -118,6 +139,13 @@ def main() -> None:
     parser.add_argument(
         "--spin-ms", type=float, nargs="+", default=[2.0], help="spin_ms values, run side by side"
     )
+    parser.add_argument(
+        "--flood-mb",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="MB flooded into the control pipe, side by side",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="alternations of the side-by-side values")
     parser.add_argument("--out", type=Path, default=Path("outputs/runtime_rate.json"))
     args = parser.parse_args()
@@ -157,6 +185,7 @@ def main() -> None:
             "nice",
             "GIL ms",
             "spin ms",
+            "flood MB",
             "ticks",
             "missed",
             "jitter p50/p99/max ms",
@@ -169,11 +198,11 @@ def main() -> None:
             (fps, k, *variant)
             for fps in args.rates
             for k in range(args.rounds)
-            for variant in itertools.product(args.nice, args.gil_switch_ms, args.spin_ms)
+            for variant in itertools.product(args.nice, args.gil_switch_ms, args.spin_ms, args.flood_mb)
         ]
         policy_fps = {fps: 30 if fps % 30 == 0 else 50 for fps in args.rates}
         bundles = {pf: policy_for(pf, work)[1] for pf in set(policy_fps.values())}
-        for fps, k, nice, switch, spin in runs:
+        for fps, k, nice, switch, spin, flood_mb in runs:
             r = run_drift(
                 bundles[policy_fps[fps]],
                 fps,
@@ -182,8 +211,9 @@ def main() -> None:
                 background_nice=nice,
                 gil_switch_ms=switch,
                 spin_ms=spin,
+                flood_mb=flood_mb,
             )
-            name = f"{fps} Hz, nice {nice}, GIL {switch:g} ms, spin {spin:g} ms"
+            name = f"{fps} Hz, nice {nice}, GIL {switch:g} ms, spin {spin:g} ms, flood {flood_mb:g} MB"
             results[name + (f" #{k + 1}" if args.rounds > 1 else "")] = r
             rep, e = r["report"], r["emulator"]
             j, l2, inf = rep["jitter_ms"], rep["e2e_latency_ms"], rep["inference_ms"]
@@ -192,6 +222,7 @@ def main() -> None:
                 str(nice),
                 f"{switch:g}",
                 f"{spin:g}",
+                f"{flood_mb:g}",
                 str(rep["ticks"]),
                 str(rep["missed_ticks"]),
                 f"{j['p50']:.3f} / {j['p99']:.3f} / {j['max']:.2f}",
