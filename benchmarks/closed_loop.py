@@ -28,6 +28,9 @@ import json
 import shutil
 from pathlib import Path
 
+from rich.console import Console
+from rich.table import Table
+
 from lerobot_policy_drift.demos.arm import (
     BATCH_SIZE,
     DRIFT_ARGS,
@@ -39,8 +42,6 @@ from lerobot_policy_drift.demos.arm import (
 )
 from lerobot_policy_drift.demos.emulated_policy import sampler_variant
 from lerobot_policy_drift.demos.train import train_policy
-from rich.console import Console
-from rich.table import Table
 
 DP_ARGS = (
     "--policy.crop_shape=null",  # the 64×48 camera is smaller than DP's default 84×84 crop

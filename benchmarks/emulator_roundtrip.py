@@ -15,10 +15,11 @@ import tempfile
 from pathlib import Path
 
 from lerobot.robots.utils import make_robot_from_config
-from lerobot_policy_drift.drift.timing import round_robin
-from lerobot_policy_drift.robots.emulator import EmulatedRig
 from rich.console import Console
 from rich.table import Table
+
+from lerobot_policy_drift.drift.timing import round_robin
+from lerobot_policy_drift.robots.emulator import EmulatedRig
 
 BUDGET_100HZ_MS = 10.0
 # Bytes on the wire per cycle at 1 Mbaud (10 µs/byte), instruction + status packets (research §4.4).

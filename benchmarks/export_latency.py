@@ -24,6 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.console import Console
+from rich.table import Table
+from torch.utils.flop_counter import FlopCounterMode
+
 from lerobot_policy_drift.demos.synthetic import SIZES, synthetic_checkpoint
 from lerobot_policy_drift.drift.timing import time_calls, time_turns
 from lerobot_policy_drift.export.bundle import export_onnx
@@ -35,9 +39,6 @@ from lerobot_policy_drift.export.harness import random_inputs, reference_actions
 from lerobot_policy_drift.export.onnxrt import create_session, run
 from lerobot_policy_drift.export.parity import ParityFigures, compare, to_normalized
 from lerobot_policy_drift.export.quantize import quantize_int8
-from rich.console import Console
-from rich.table import Table
-from torch.utils.flop_counter import FlopCounterMode
 
 # FlopCounterMode module names of the parts export/graph_profile.py charges time to
 PART_MODULES = {

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import onnx
 import torch
+from onnxruntime.quantization.shape_inference import quant_pre_process
+from rich.console import Console
+from rich.table import Table
+
 from lerobot_policy_drift.export.bundle import export_onnx
 from lerobot_policy_drift.export.checkpoint import load_checkpoint
 from lerobot_policy_drift.export.graph import DriftGraph
 from lerobot_policy_drift.export.harness import dataset_inputs, gate, random_inputs, references
 from lerobot_policy_drift.export.quantize import QUANTIZED_OPS, quantize_int8
-from onnxruntime.quantization.shape_inference import quant_pre_process
-from rich.console import Console
-from rich.table import Table
 
 
 def main(argv=None) -> None:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
+from rich.console import Console
+from rich.table import Table
+
 from lerobot_policy_drift.demos.synthetic import IMAGE, SIZES
 from lerobot_policy_drift.demos.toy_methods import actor, build
 from lerobot_policy_drift.drift.timing import round_robin
-from rich.console import Console
-from rich.table import Table
 
 LAYOUTS = ("state", "1cam")
 

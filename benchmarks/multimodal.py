@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lerobot_policy_drift.demos.toy_methods import METHODS, actor, time_per_chunk, train
-from lerobot_policy_drift.demos.toy_tasks import TASKS, eval_states, score, training_windows
 from rich.console import Console
 from rich.table import Table
+
+from lerobot_policy_drift.demos.toy_methods import METHODS, actor, time_per_chunk, train
+from lerobot_policy_drift.demos.toy_tasks import TASKS, eval_states, score, training_windows
 
 
 def make_batches(task: str, steps: int, batch_size: int, n_episodes: int, seed: int) -> list[dict]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+
 from lerobot_policy_drift.demos.synthetic import SIZES, synthetic_checkpoint
 from lerobot_policy_drift.drift.timing import round_robin
 from lerobot_policy_drift.export.bundle import export_onnx

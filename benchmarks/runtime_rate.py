@@ -28,13 +28,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
+
 from lerobot_policy_drift.demos.emulated_policy import CAMERA, policy_bundle, record_teleop_dataset
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 from lerobot_policy_drift.runtime.config import RunConfig
 from lerobot_policy_drift.runtime.monitor import summarize
 from lerobot_policy_drift.runtime.runner import Runner
-from rich.console import Console
-from rich.table import Table
 
 
 def policy_for(fps: int, work: Path) -> tuple[Path, Path]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
+
 from lerobot_policy_drift.drift import DriftConfig, DriftPolicy
 from lerobot_policy_drift.drift.timing import time_calls
 

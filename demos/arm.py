@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
+
 from lerobot_policy_drift.demos.train import train_policy
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 from lerobot_policy_drift.robots.kinematics import tip
@@ -39,8 +42,6 @@ from lerobot_policy_drift.robots.tasks import (
     scene_objects,
     ticks_for,
 )
-from rich.console import Console
-from rich.table import Table
 
 FPS = 10  # dataset and policy rate
 LOOP_FPS = 30  # drift-run plays the chunks interpolated at 3x
@@ -74,6 +75,7 @@ def record(root: Path, episodes: int, run_dir: Path, seed: int) -> None:
         return
     from lerobot.robots.utils import make_robot_from_config
     from lerobot.teleoperators.utils import make_teleoperator_from_config
+
     from lerobot_policy_drift.runtime.clock import TickClock
     from lerobot_policy_drift.runtime.recording import EpisodeRecorder
 

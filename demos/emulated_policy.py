@@ -14,6 +14,8 @@ from lerobot.policies.factory import get_policy_class, make_policy_config, make_
 from lerobot.robots.utils import make_robot_from_config
 from lerobot.teleoperators.utils import make_teleoperator_from_config
 from lerobot.utils.feature_utils import dataset_to_policy_features
+
+import lerobot_policy_drift  # noqa: F401  (registers the "drift" policy type with LeRobot's factory)
 from lerobot_policy_drift.drift.video_backend import video_backend
 from lerobot_policy_drift.export.bundle import export_bundle
 from lerobot_policy_drift.robots.emulator import EmulatedRig
@@ -21,8 +23,6 @@ from lerobot_policy_drift.robots.leader_scripts import sway_within
 from lerobot_policy_drift.robots.rig import CameraPlan
 from lerobot_policy_drift.runtime.clock import TickClock
 from lerobot_policy_drift.runtime.recording import EpisodeRecorder
-
-import lerobot_policy_drift  # noqa: F401  (registers the "drift" policy type with LeRobot's factory)
 
 CAMERA = CameraPlan(name="front", width=64, height=48, fps=30)
 

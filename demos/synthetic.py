@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.processor.normalize_processor import NormalizerProcessorStep, UnnormalizerProcessorStep
+
 from lerobot_policy_drift.drift import DriftConfig, DriftPolicy, make_drift_pre_post_processors
 from lerobot_policy_drift.export.checkpoint import LoadedCheckpoint
 

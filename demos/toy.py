@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rich.console import Console
+from rich.table import Table
+
 from lerobot_policy_drift.demos.toy_tasks import eval_states, score, write_lerobot_dataset
 from lerobot_policy_drift.demos.train import train_policy
 from lerobot_policy_drift.drift.timing import time_calls
-from rich.console import Console
-from rich.table import Table
 
 TASK = "obstacle"
 

@@ -18,6 +18,7 @@ import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
 from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy, _make_noise_scheduler
+
 from lerobot_policy_drift.drift import DriftConfig, DriftPolicy
 from lerobot_policy_drift.drift.objective import drift_loss
 from lerobot_policy_drift.drift.timing import round_robin

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from lerobot_policy_drift.drift.video_backend import video_backend
 
 TASKS = ("bimodal", "obstacle")

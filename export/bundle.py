@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+
 from lerobot_policy_drift.drift.lerobot_compat import normalizer_stats
 
 from .checkpoint import ExportError, LoadedCheckpoint, load_checkpoint

@@ -15,8 +15,9 @@ from pathlib import Path
 from draccus.utils import ParsingError
 from lerobot.processor import PolicyProcessorPipeline
 from lerobot.processor.normalize_processor import NormalizerProcessorStep, UnnormalizerProcessorStep
-from lerobot_policy_drift.drift import DriftConfig, DriftPolicy
 from safetensors import SafetensorError
+
+from lerobot_policy_drift.drift import DriftConfig, DriftPolicy
 
 
 class ExportError(Exception):

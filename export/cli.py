@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from lerobot_policy_drift.drift.timing import time_calls
 from rich.console import Console
 from rich.table import Table
+
+from lerobot_policy_drift.drift.timing import time_calls
 
 from .bundle import DEFAULT_OPSET, export_bundle
 from .checkpoint import ExportError

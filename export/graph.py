@@ -12,8 +12,9 @@ import numpy as np
 import torch
 from lerobot.configs.types import FeatureType
 from lerobot.utils.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES, OBS_STATE
-from lerobot_policy_drift.drift.lerobot_compat import apply_normalization
 from torch import Tensor, nn
+
+from lerobot_policy_drift.drift.lerobot_compat import apply_normalization
 
 from .checkpoint import LoadedCheckpoint
 

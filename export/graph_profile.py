@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
 from lerobot_policy_drift.drift.timing import time_turns
 
 from .onnxrt import create_session

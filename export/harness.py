@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from lerobot_policy_drift.drift.lerobot_compat import normalizer_stats
 from lerobot_policy_drift.drift.video_backend import video_backend
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 import zmq
+
 from lerobot_policy_drift.robots.faults import CameraFaults, updated
 
 

@@ -16,6 +16,8 @@ import time
 from multiprocessing.connection import Listener
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from lerobot_policy_drift.robots.camera import CameraPublisher
 from lerobot_policy_drift.robots.chain import ServoChain
 from lerobot_policy_drift.robots.dynamics import JointDynamics
@@ -23,7 +25,6 @@ from lerobot_policy_drift.robots.faults import BusFaults, CameraFaults
 from lerobot_policy_drift.robots.scene import SceneObject, joint_angles, render
 from lerobot_policy_drift.robots.servo import Servo
 from lerobot_policy_drift.robots.servo_spec import DYNAMIXEL, ServoSpec
-from pydantic import BaseModel, ConfigDict, Field
 
 CONTROL_AUTHKEY = b"drift-sim"  # the socket lives in a 0700 folder; the key only guards against strays
 # No-load slew rate (ticks/s) per model, from the makers' data sheets; the lag constant is shared.

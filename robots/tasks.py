@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from lerobot_policy_drift.robots.kinematics import reach, tip
 from lerobot_policy_drift.robots.leader_scripts import Recorded
 from lerobot_policy_drift.robots.scene import SceneObject

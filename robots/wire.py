@@ -12,6 +12,7 @@ a bad CRC gets a status with error 3 (CRC error), as X-series firmware answers.
 from dataclasses import dataclass
 
 from dynamixel_sdk.protocol2_packet_handler import Protocol2PacketHandler
+
 from lerobot_policy_drift.robots.servo import Refusal
 from lerobot_policy_drift.robots.servo_spec import DYNAMIXEL, FEETECH
 

@@ -14,11 +14,13 @@ runtime therefore needs neither LeRobot's processors nor torch for the ONNX Runt
   (``EngineRunner``, same module). Without TensorRT or a GPU it is a clear error.
 """
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
 from lerobot_policy_drift.drift.timing import time_calls
 from lerobot_policy_drift.export.manifest import BundleError, BundleManifest
 
@@ -117,6 +119,7 @@ class TensorRTBackend:
 class TorchBackend:
     def __init__(self, checkpoint: Path, contract: PolicyContract | None = None, threads: int | None = None):
         import torch
+
         from lerobot_policy_drift.export.checkpoint import ExportError, load_checkpoint
         from lerobot_policy_drift.export.graph import DriftGraph, input_names
 
@@ -208,3 +211,9 @@ def make_backend(
 def time_inference(backend: Backend, feeds: dict[str, np.ndarray], n: int) -> list[float]:
     """Wall seconds of ``n`` calls (warm-up and profiling)."""
     return time_calls(lambda: backend.infer(feeds), n)
+
+
+def backend_for(cfg) -> Backend:
+    """The backend a ``RunConfig`` names; one core is left to the control loop by default."""
+    threads = cfg.inference_threads or max(1, (os.cpu_count() or 2) - 1)
+    return make_backend(cfg.backend, cfg.bundle, cfg.policy, cfg.ort_provider, threads, cfg.precision)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from lerobot_policy_drift.export.manifest import GOLDEN_FILE, BundleError
 from lerobot_policy_drift.export.onnxrt import ORT_PROVIDERS
 
@@ -117,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"drift-run: cancelled by SIGINT during start-up; arm: {NOTHING_CONNECTED}.", file=sys.stderr)
         return 130
     print_summary(report)
-    print(f"report: {report['report_dir']}/report.json, {report['report_dir']}/latency.png", file=sys.stderr)
+    print(
+        f"report: {config.report_dir / 'report.json'}, {config.report_dir / 'latency.png'}", file=sys.stderr
+    )
     return 1 if "fault" in report else 0
 
 
@@ -130,9 +133,7 @@ def _cancel_start_up(signum, _frame):
 def _session(config: RunConfig, backend=None) -> dict:
     from .runner import run_session
 
-    report = run_session(config, backend)
-    report["report_dir"] = str(config.report_dir)
-    return report
+    return run_session(config, backend)
 
 
 def _emulated_session(config: RunConfig) -> dict:
@@ -144,8 +145,8 @@ def _emulated_session(config: RunConfig) -> dict:
     from lerobot_policy_drift.robots.leader_scripts import sway_within
     from lerobot_policy_drift.robots.rig import CameraPlan
 
+    from .backends import backend_for
     from .monitor import check_writable
-    from .runner import backend_for
 
     check_writable(config.report_dir)  # the emulator's ports live in it
     backend = backend_for(config)
@@ -220,10 +221,11 @@ def _profile_parts(args: argparse.Namespace, feeds: list[dict[str, np.ndarray]])
     """Where the graph's time goes, per policy part and op type: a table and ``parts.json``."""
     import json
 
-    from lerobot_policy_drift.export.graph_profile import profile_graph
-    from lerobot_policy_drift.export.manifest import BundleManifest
     from rich.console import Console
     from rich.table import Table
+
+    from lerobot_policy_drift.export.graph_profile import profile_graph
+    from lerobot_policy_drift.export.manifest import BundleManifest
 
     model = args.bundle / BundleManifest.load(args.bundle).graph_file(args.precision)
     prof = profile_graph(model, feeds, min(args.calls, 100), args.threads)

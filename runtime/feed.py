@@ -5,6 +5,7 @@ which camera frame each queued action came from (for the end-to-end latency)."""
 import traceback
 
 import numpy as np
+
 from lerobot_policy_drift.runtime.backends import Backend
 from lerobot_policy_drift.runtime.chunks import ChunkSchedule, LatencyWindow, should_request, upsample
 from lerobot_policy_drift.runtime.errors import SessionFault

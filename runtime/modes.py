@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from lerobot_policy_drift.runtime.errors import BUS_ERRORS, SessionFault
 from lerobot_policy_drift.runtime.recording import as_action
 

@@ -12,6 +12,7 @@ import time
 from collections import deque
 
 import numpy as np
+
 from lerobot_policy_drift.runtime.backends import PolicyContract
 from lerobot_policy_drift.runtime.errors import SessionFault
 

@@ -8,6 +8,7 @@ the robot reports them, camera frames as images), so a dataset recorded here tra
 from pathlib import Path
 
 import numpy as np
+
 from lerobot_policy_drift.drift.video_backend import video_backend
 
 

@@ -24,23 +24,17 @@ import threading
 import time
 
 import numpy as np
-from lerobot_policy_drift.runtime.backends import Backend, make_backend
-from lerobot_policy_drift.runtime.clock import TickClock
-from lerobot_policy_drift.runtime.config import ConfigError, RunConfig
-from lerobot_policy_drift.runtime.errors import BUS_ERRORS, SessionFault, StartupCancelled
-from lerobot_policy_drift.runtime.monitor import LatencyMonitor, check_writable
-from lerobot_policy_drift.runtime.priority import favour_current_thread, keep_gil_through_spin
-from lerobot_policy_drift.runtime.recording import as_action
-from lerobot_policy_drift.runtime.session import Loop, start_loop
-from lerobot_policy_drift.runtime.triggers import Triggers
-from lerobot_policy_drift.runtime.wiring import (
-    Devices,
-    build_devices,
-    claim_ports,
-    close_ports_now,
-    connect,
-    release,
-)
+
+from .backends import Backend, backend_for
+from .clock import TickClock
+from .config import ConfigError, RunConfig
+from .errors import BUS_ERRORS, SessionFault, StartupCancelled
+from .monitor import LatencyMonitor, check_writable
+from .priority import favour_current_thread, keep_gil_through_spin
+from .recording import as_action
+from .session import Loop, start_loop
+from .triggers import Triggers
+from .wiring import Devices, build_devices, claim_ports, close_ports_now, connect, release
 
 
 class Runner:
@@ -290,12 +284,6 @@ class Runner:
             "priority": self.priority,
             "config": self.cfg.model_dump(mode="json"),
         }
-
-
-def backend_for(cfg: RunConfig) -> Backend:
-    """The inference backend ``cfg`` names; one core is left to the control loop by default."""
-    threads = cfg.inference_threads or max(1, (os.cpu_count() or 2) - 1)
-    return make_backend(cfg.backend, cfg.bundle, cfg.policy, cfg.ort_provider, threads, cfg.precision)
 
 
 def run_session(config: RunConfig, backend: Backend | None = None) -> dict:

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
 from lerobot_policy_drift.runtime.backends import Backend, time_inference
 from lerobot_policy_drift.runtime.chunks import ChunkSchedule, LatencyWindow
 from lerobot_policy_drift.runtime.config import RunConfig

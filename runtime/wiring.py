@@ -10,6 +10,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from lerobot_policy_drift.drift.lerobot_compat import normalize_positions
 from lerobot_policy_drift.runtime.backends import PolicyContract
 from lerobot_policy_drift.runtime.config import ConfigError, RunConfig, camera_config
@@ -35,6 +36,7 @@ def build_devices(cfg: RunConfig, contract: PolicyContract) -> Devices:
     """LeRobot's robot (and teleoperator) for ``cfg``, checked against the policy's ``contract``."""
     from lerobot.robots.utils import make_robot_from_config
     from lerobot.teleoperators.utils import make_teleoperator_from_config
+
     from lerobot_policy_drift.robots.arms import follower_config, leader_config
 
     if cfg.emulate:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from queue import Empty, Queue
 
 import numpy as np
+
 from lerobot_policy_drift.runtime.backends import Backend
 
 

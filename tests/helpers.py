@@ -2,6 +2,7 @@
 
 import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
+
 from lerobot_policy_drift.drift import DriftConfig
 
 STATE_DIM, ACTION_DIM, IMAGE_SHAPE = 6, 6, (3, 32, 32)

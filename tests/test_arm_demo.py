@@ -8,6 +8,7 @@ import json
 
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
 from lerobot_policy_drift.demos.arm import REPO_ID, main
 from lerobot_policy_drift.export.manifest import BundleManifest
 

@@ -4,6 +4,7 @@ import pytest
 from lerobot.cameras.zmq.configuration_zmq import ZMQCameraConfig
 from lerobot.robots import RobotConfig
 from lerobot.teleoperators import TeleoperatorConfig
+
 from lerobot_policy_drift.robots.arms import (
     ARMS,
     follower_config,

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
+
 from lerobot_policy_drift.export.cli import main as export_cli
 from lerobot_policy_drift.export.manifest import (
     GOLDEN_FILE,
@@ -23,7 +25,6 @@ from lerobot_policy_drift.export.manifest import (
     BundleManifest,
 )
 from lerobot_policy_drift.runtime.backends import OrtBackend
-from onnx import TensorProto, helper, numpy_helper
 
 
 @pytest.fixture

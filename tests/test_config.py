@@ -2,8 +2,8 @@
 
 import pytest
 from lerobot.configs import PreTrainedConfig
-from lerobot_policy_drift.drift import DriftConfig
 
+from lerobot_policy_drift.drift import DriftConfig
 from tests.helpers import small_config
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from lerobot_policy_drift.drift.objective import drift_field, drift_loss
 
 

@@ -12,9 +12,9 @@ import pytest
 from lerobot.cameras.zmq import ZMQCamera
 from lerobot.robots.utils import make_robot_from_config
 from lerobot.teleoperators.utils import make_teleoperator_from_config
+
 from lerobot_policy_drift.robots.arms import follower_config, leader_config, zmq_camera_config
 from lerobot_policy_drift.robots.rig import CONTROL_AUTHKEY
-
 from tests.emulator_helpers import no_prompts
 
 KEYS = {"follower_port", "leader_port", "camera", "calibration_dir", "id"}

@@ -11,10 +11,10 @@ import pytest
 from lerobot.cameras.zmq import ZMQCamera
 from lerobot.robots.utils import make_robot_from_config
 from lerobot.teleoperators.utils import make_teleoperator_from_config
+
 from lerobot_policy_drift.robots.emulator import EmulatedRig, EmulatorError
 from lerobot_policy_drift.robots.leader_scripts import sway_within
 from lerobot_policy_drift.robots.rig import CameraPlan
-
 from tests.emulator_helpers import no_prompts, wait_until
 
 

@@ -5,6 +5,7 @@ import json
 import pytest
 from lerobot.robots.utils import make_robot_from_config
 from lerobot.utils.constants import HF_LEROBOT_CALIBRATION
+
 from lerobot_policy_drift.robots.arms import follower_config
 from lerobot_policy_drift.robots.calibration import calibration_file, default_calibration, load_or_write
 

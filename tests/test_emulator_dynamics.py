@@ -3,6 +3,7 @@
 import math
 
 import pytest
+
 from lerobot_policy_drift.robots.dynamics import JointDynamics, advance
 
 DYN = JointDynamics(max_speed=3000.0, tau=0.03)

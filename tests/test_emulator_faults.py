@@ -9,9 +9,9 @@ import pytest
 import serial
 from lerobot.cameras.zmq import ZMQCamera
 from lerobot.robots.utils import make_robot_from_config
+
 from lerobot_policy_drift.robots.emulator import EmulatedRig, EmulatorError
 from lerobot_policy_drift.robots.rig import CameraPlan
-
 from tests.emulator_helpers import no_prompts, wait_until
 
 

@@ -9,8 +9,8 @@ import pytest
 import scservo_sdk as scs
 import serial
 from lerobot.motors.feetech import FeetechMotorsBus
-from lerobot_policy_drift.robots.arms import motor_table
 
+from lerobot_policy_drift.robots.arms import motor_table
 from tests.emulator_helpers import running_chain
 
 NO_REPLY_WAIT_S = 0.1  # longer than any emulated reply delay in these tests

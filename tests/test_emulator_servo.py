@@ -7,6 +7,7 @@ from lerobot.motors.encoding_utils import (
     encode_sign_magnitude,
     encode_twos_complement,
 )
+
 from lerobot_policy_drift.robots.dynamics import JointDynamics
 from lerobot_policy_drift.robots.servo import Refusal, Servo, decode, encode
 from lerobot_policy_drift.robots.servo_spec import DYNAMIXEL, FEETECH, ServoSpec, servo_spec

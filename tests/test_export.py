@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from lerobot_policy_drift.demos.emulated_policy import untrained_checkpoint
 from lerobot_policy_drift.demos.toy_tasks import write_lerobot_dataset
 from lerobot_policy_drift.export import bundle as bundle_module
@@ -222,6 +223,7 @@ def test_int8_graph_outside_its_gate_is_refused(checkpoint, tmp_path, monkeypatc
 
 def test_int8_quantizes_the_encoder_only_and_passes_its_gate(checkpoint, tmp_path):
     import onnx
+
     from lerobot_policy_drift.export.manifest import INT8_MODEL_FILE
 
     out = tmp_path / "bundle"
@@ -313,8 +315,9 @@ def test_fp16_graph_runs_the_networks_in_half_and_the_contract_in_single_precisi
 def test_fp16_conversion_keeps_constants_of_fp32_glue_in_fp32(tmp_path):
     """LeRobot divides a constant state dimension by 1e-8; rounded to FP16 that is 0, then 0/0."""
     import onnx
-    from lerobot_policy_drift.export.fp16 import convert_fp16
     from onnx import TensorProto, helper
+
+    from lerobot_policy_drift.export.fp16 import convert_fp16
 
     eps = helper.make_tensor("v", TensorProto.FLOAT, [1], [1e-8])
     graph = helper.make_graph(

@@ -1,6 +1,7 @@
 """Charging ONNX Runtime profiler events to the policy's parts (pure: synthetic events)."""
 
 import pytest
+
 from lerobot_policy_drift.export.graph_profile import PARTS, part_of, summarize
 
 

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from lerobot_policy_drift.robots.kinematics import LINKS, REACH_LIMIT, chain_points, reach, tip, tip_heading
 
 

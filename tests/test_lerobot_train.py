@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from lerobot_policy_drift.demos.toy_tasks import write_lerobot_dataset
 
 pytestmark = pytest.mark.slow

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-from lerobot_policy_drift.drift import DriftPolicy
 
+from lerobot_policy_drift.drift import DriftPolicy
 from tests.helpers import ACTION_DIM, random_batch, small_config
 
 LAYOUTS = {

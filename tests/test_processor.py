@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+
 from lerobot_policy_drift.drift import make_drift_pre_post_processors
 from lerobot_policy_drift.drift.processor_drift import floor_state_ranges
-
 from tests.helpers import small_config
 
 

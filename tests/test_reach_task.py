@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from lerobot_policy_drift.robots.calibration import default_calibration
 from lerobot_policy_drift.robots.kinematics import tip
 from lerobot_policy_drift.robots.scene import joint_angles

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from lerobot_policy_drift.demos.emulated_policy import sampler_variant, untrained_checkpoint
 from lerobot_policy_drift.export.manifest import GOLDEN_FILE, BundleError
 from lerobot_policy_drift.runtime.backends import BackendError, make_backend

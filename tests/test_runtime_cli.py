@@ -7,8 +7,8 @@ import sys
 import time
 
 import pytest
-from lerobot_policy_drift.runtime.cli import main, profile_main
 
+from lerobot_policy_drift.runtime.cli import main, profile_main
 from tests.emulator_helpers import wait_until
 
 

@@ -1,6 +1,7 @@
 """The tick clock on a simulated time line: absolute deadlines, overruns skipped not burst."""
 
 import pytest
+
 from lerobot_policy_drift.runtime.clock import TickClock
 
 

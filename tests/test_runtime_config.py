@@ -4,6 +4,7 @@ files that fail with one line naming the file."""
 import math
 
 import pytest
+
 from lerobot_policy_drift.runtime.cli import main
 from lerobot_policy_drift.runtime.config import SAFETY_RANGES, ConfigError, RunConfig
 

@@ -10,13 +10,13 @@ import sys
 import threading
 
 import pytest
+
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 from lerobot_policy_drift.robots.rig import CameraPlan
 from lerobot_policy_drift.runtime.backends import OrtBackend
 from lerobot_policy_drift.runtime.config import ConfigError, RunConfig
 from lerobot_policy_drift.runtime.errors import StartupCancelled
 from lerobot_policy_drift.runtime.runner import Runner
-
 from tests.emulator_helpers import wait_until
 from tests.test_runtime_session import Background, simulated
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from lerobot_policy_drift.runtime.priority import favour_current_thread
 
 CHILD = """

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from lerobot_policy_drift.runtime.safety import SafetyFilter, SafetyLimits
 
 NAMES = ("a", "b")

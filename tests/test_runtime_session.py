@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 from lerobot_policy_drift.robots.rig import CameraPlan
 from lerobot_policy_drift.runtime.backends import OrtBackend
 from lerobot_policy_drift.runtime.config import ConfigError, RunConfig
 from lerobot_policy_drift.runtime.runner import Runner
-
 from tests.emulator_helpers import wait_until
 from tests.sim_clock import SimulatedClock
 

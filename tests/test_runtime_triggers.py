@@ -4,9 +4,9 @@ import os
 import threading
 
 import pytest
+
 from lerobot_policy_drift.runtime.config import ConfigError
 from lerobot_policy_drift.runtime.triggers import MAX_LINE, LineSplitter, Triggers, check_pipe_path
-
 from tests.emulator_helpers import wait_until
 
 

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+
 from lerobot_policy_drift.export.cli import main as export_cli
 from lerobot_policy_drift.export.tensorrt import (
     Machine,
