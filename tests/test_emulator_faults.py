@@ -49,8 +49,18 @@ def test_bus_faults_raise_lerobots_connection_error_and_clear(rig, fault, messag
         wait_until(lambda: observes(robot))
     finally:
         robot.disconnect()
-    robot = connected(rig)  # and a fresh connect succeeds
+    # And a fresh connect succeeds. A status packet the emulator was still timing out to the old
+    # session when it closed can reach the new one after its open-time flush (on hardware too, a
+    # reply crossing a close/open fails that one handshake), so the claim is "once it has passed".
+    robot = wait_until(lambda: connects(rig))
     robot.disconnect()
+
+
+def connects(rig):
+    try:
+        return connected(rig)
+    except RuntimeError:  # LeRobot's motor check read a late reply meant for the previous session
+        return None
 
 
 def observes(robot) -> bool:
