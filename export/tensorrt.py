@@ -102,33 +102,36 @@ def ensure_engine(
     build=None,
 ) -> Path:
     """Path of the cached engine for this bundle, precision and machine; built first if missing.
-    ``build(onnx_path, engine_path, timing_cache_path)`` defaults to ``build_engine``."""
+    ``build(graph_bytes, engine_path, timing_cache_path)`` defaults to ``build_engine``; it gets the
+    sealed graph's bytes as checked against their digest (as ONNX Runtime does, see
+    ``export.onnxrt.bundle_session``), so the graph cannot pull in data from outside the bundle."""
     engine = engine_path(bundle, precision, cache, machine)
     if not engine.is_file():
         engine.parent.mkdir(parents=True, exist_ok=True)
-        graph = BundleManifest.load(bundle).graph_file(precision)
-        (build or build_engine)(Path(bundle) / graph, engine, engine.parent / TIMING_CACHE_FILE)
+        manifest = BundleManifest.load(bundle)
+        graph = manifest.read_file(bundle, manifest.graph_file(precision))
+        (build or build_engine)(graph, engine, engine.parent / TIMING_CACHE_FILE)
     return engine
 
 
-def build_engine(onnx_path: Path, engine_path: Path, timing_cache: Path, workspace_gib: float = 2.0) -> None:
-    """Parse ``onnx_path`` into a strongly typed network, build it, write engine and timing cache
-    atomically. A timing cache from another GPU or TensorRT version is ignored (and replaced)."""
+def build_engine(graph: bytes, engine_path: Path, timing_cache: Path, workspace_gib: float = 2.0) -> None:
+    """Parse the ONNX ``graph`` into a strongly typed network, build it, write engine and timing
+    cache atomically. A timing cache from another GPU or TensorRT version is ignored (and replaced)."""
     trt = import_tensorrt()
     logger = _logger(trt)
     builder = trt.Builder(logger)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
+    if not parser.parse(graph):  # the bytes alone: no path, so no external data to follow
         errors = "; ".join(str(parser.get_error(i).desc()) for i in range(parser.num_errors))
-        raise TensorRTError(f"TensorRT could not parse {onnx_path}: {errors}")
+        raise TensorRTError(f"TensorRT could not parse the bundle graph for {engine_path.name}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
     cache = config.create_timing_cache(timing_cache.read_bytes() if timing_cache.is_file() else b"")
     config.set_timing_cache(cache, ignore_mismatch=False)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise TensorRTError(f"TensorRT could not build an engine from {onnx_path}; its log above says why.")
+        raise TensorRTError(f"TensorRT could not build {engine_path.name}; its log above says why.")
     _atomic_write(engine_path, bytes(serialized))
     _atomic_write(timing_cache, bytes(config.get_timing_cache().serialize()))
 

@@ -51,13 +51,13 @@ def test_the_cache_builds_once_per_key(so100_policy, tmp_path):
     _, bundle = so100_policy
     built = []
 
-    def build(onnx_path, engine, timing_cache):
-        built.append((onnx_path.name, engine.name, timing_cache.name))
+    def build(graph, engine, timing_cache):
+        built.append((graph, engine.name, timing_cache.name))
         engine.write_bytes(b"plan")
 
     first = ensure_engine(bundle, "fp32", tmp_path, H100, build)
     assert ensure_engine(bundle, "fp32", tmp_path, H100, build) == first
-    assert built == [("model.onnx", first.name, "timing.cache")]
+    assert built == [((bundle / "model.onnx").read_bytes(), first.name, "timing.cache")]  # the sealed bytes
     other = ensure_engine(bundle, "fp32", tmp_path, Machine("10.3.0", "Orin", (8, 7)), build)
     assert other != first and len(built) == 2
     with pytest.raises(TensorRTError, match="fp32 or fp16; got int8"):
