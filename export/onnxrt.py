@@ -52,6 +52,7 @@ ORT_PROVIDERS = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",  # Apple silicon: in onnxruntime's macOS builds
 }
 
 
@@ -60,7 +61,7 @@ class ProviderError(Exception):
 
 
 def provider_session(model: Path | bytes, provider: str, threads: int | None = None) -> ort.InferenceSession:
-    """A session on exactly ``provider`` (cpu / cuda / tensorrt). ONNX Runtime silently falls back
+    """A session on exactly ``provider`` (cpu / cuda / tensorrt / coreml). ONNX Runtime silently falls back
     to the CPU when a GPU provider fails to load (missing CUDA/cuDNN/TensorRT libraries); that
     fallback is refused here, since timings and parity would describe another backend."""
     wanted = ORT_PROVIDERS[provider]
@@ -72,6 +73,11 @@ def provider_session(model: Path | bytes, provider: str, threads: int | None = N
                 f"ONNX Runtime here has no {wanted}: {' and '.join(builds)} are both installed and "
                 "write the same onnxruntime package, so the CPU build's files shadow the GPU one. "
                 f"Keep one: pip uninstall -y {' '.join(builds)} && pip install onnxruntime-gpu"
+            )
+        if provider == "coreml":
+            raise ProviderError(
+                f"ONNX Runtime here has no {wanted} (available: {', '.join(available)}); it ships in "
+                "onnxruntime's macOS builds for Apple silicon. Elsewhere use the cpu provider."
             )
         raise ProviderError(
             f"ONNX Runtime here has no {wanted} (available: {', '.join(available)}); install "

@@ -70,7 +70,14 @@ class Backend(Protocol):
         """One chunk ``[n_action_steps, action_dim]`` (robot units) for batch-1 feeds."""
 
 
+AUTO_PROVIDERS = ("tensorrt", "cuda", "coreml", "cpu")  # ``--ort-provider auto`` tries them in this order
+
+
 class OrtBackend:
+    """A bundle graph in ONNX Runtime. ``provider`` ``auto`` takes the first of ``AUTO_PROVIDERS``
+    that loads here and, off the CPU, passes the accelerator gate on the bundle's golden set;
+    ``choice`` says which ran and why the ones before it did not."""
+
     def __init__(
         self, bundle: Path, provider: str = "cpu", threads: int | None = None, precision: str = "fp32"
     ):
@@ -78,14 +85,47 @@ class OrtBackend:
 
         manifest = BundleManifest.load(bundle)
         self.contract = PolicyContract.from_manifest(manifest)
-        try:
-            self.session = bundle_session(Path(bundle), manifest, precision, provider, threads)
-        except ProviderError as err:
-            raise BackendError(f"{err} (drift-run: --ort-provider)") from err
+        if provider == "auto":
+            self.session, provider, self.choice = _auto_session(Path(bundle), manifest, precision, threads)
+        else:
+            try:
+                self.session = bundle_session(Path(bundle), manifest, precision, provider, threads)
+            except ProviderError as err:
+                raise BackendError(f"{err} (drift-run: --ort-provider)") from err
+            self.choice = f"{provider} as asked"
         self.name = f"onnxruntime-{provider}-{precision}"
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run(None, feeds)[0][0]
+
+
+def _auto_session(bundle: Path, manifest: BundleManifest, precision: str, threads: int | None):
+    """(session, provider, why) for ``--ort-provider auto``."""
+    from lerobot_policy_drift.export.onnxrt import ProviderError, bundle_session, run
+    from lerobot_policy_drift.export.parity import ACCELERATOR_GATE
+    from lerobot_policy_drift.export.verify import golden_figures
+
+    passed_over = []
+    for provider in AUTO_PROVIDERS:
+        if provider != "cpu" and precision == "int8":
+            passed_over.append(f"{provider}: INT8 graphs are for the CPU")
+            continue
+        try:
+            session = bundle_session(bundle, manifest, precision, provider, threads)
+        except ProviderError as err:
+            passed_over.append(f"{provider}: {str(err).split(';')[0].split(' (')[0]}")
+            continue
+        if provider != "cpu":  # the CPU graph was gated at export; another provider is gated here
+            figures = golden_figures(bundle, lambda feed, s=session: run(s, feed))
+            if not ACCELERATOR_GATE.passes(figures):
+                passed_over.append(
+                    f"{provider}: failed the golden-set gate (max |Δ| {figures.max_abs:.1e}, "
+                    f"cosine {figures.min_cosine:.5f})"
+                )
+                continue
+        why = f"auto: {provider}" + (f" ({'; '.join(passed_over)})" if passed_over else "")
+        return session, provider, why
+    raise BackendError("--ort-provider auto: no provider could run this graph: " + "; ".join(passed_over))
 
 
 class TensorRTBackend:

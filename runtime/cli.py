@@ -46,7 +46,11 @@ def _run_parser() -> argparse.ArgumentParser:
         help="a drift or LeRobot diffusion checkpoint (pretrained_model/), --backend torch",
     )
     p.add_argument("--backend", choices=["ort", "torch", "tensorrt"])
-    p.add_argument("--ort-provider", choices=sorted(ORT_PROVIDERS))
+    p.add_argument(
+        "--ort-provider",
+        choices=["auto", *sorted(ORT_PROVIDERS)],
+        help="default auto: the best that loads here",
+    )
     p.add_argument("--precision", choices=PRECISIONS, help="the bundle graph to run (default fp32)")
     p.add_argument("--inference-threads", type=int)
     p.add_argument(
@@ -169,7 +173,7 @@ def profile_main(argv: list[str] | None = None) -> int:
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--policy", type=Path, help="checkpoint for --backend torch")
     p.add_argument("--backend", choices=["ort", "torch", "tensorrt"], default="ort")
-    p.add_argument("--ort-provider", choices=sorted(ORT_PROVIDERS), default="cpu")
+    p.add_argument("--ort-provider", choices=["auto", *sorted(ORT_PROVIDERS)], default="cpu")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--calls", type=int, default=200)

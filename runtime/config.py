@@ -46,7 +46,11 @@ class RunConfig(BaseModel):
     bundle: Path | None = Field(None, description="drift-export bundle (the policy contract)")
     policy: Path | None = Field(None, description="drift or LeRobot diffusion checkpoint, --backend torch")
     backend: Literal["ort", "torch", "tensorrt"] = "ort"
-    ort_provider: Literal["cpu", "cuda", "tensorrt"] = "cpu"
+    ort_provider: Literal["auto", "cpu", "cuda", "tensorrt", "coreml"] = Field(
+        "auto",
+        description="ONNX Runtime execution provider; auto: the first of TensorRT, CUDA, CoreML, CPU that "
+        "loads here and passes the golden-set gate",
+    )
     precision: Literal["fp32", "fp16", "int8"] = Field(
         "fp32", description="which of the bundle's gated graphs runs (drift-export --fp16 / --int8)"
     )

@@ -217,6 +217,9 @@ def print_summary(report: dict) -> None:
 
     console = Console(stderr=True)
     console.print(summary_table(report))
+    if report.get("backend"):
+        choice = report.get("backend_choice")
+        console.print(f"backend: {report['backend']}" + (f" ({choice})" if choice else ""))
     console.print(f"stop: {report['stop_reason']}; arm: {report['final_state']}")
     if report["interventions"]:
         console.print(f"safety interventions: {report['interventions']}")

@@ -279,6 +279,7 @@ class Runner:
             "stop_reason": self.stop_reason,
             "final_state": self.final_state,
             "backend": getattr(self.backend, "name", None),
+            "backend_choice": getattr(self.backend, "choice", None),  # why this one (--ort-provider auto)
             "policy_fps": c.fps if c else None,
             "loop_multiple": self.multiple,
             "priority": self.priority,

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from lerobot_policy_drift.demos.emulated_policy import sampler_variant, untrained_checkpoint
-from lerobot_policy_drift.export.manifest import GOLDEN_FILE, BundleError
-from lerobot_policy_drift.runtime.backends import BackendError, make_backend
+from lerobot_policy_drift.export.manifest import GOLDEN_FILE, MODEL_FILE, BundleError
+from lerobot_policy_drift.runtime.backends import BackendError, OrtBackend, make_backend
 
 
 def _golden_feeds(bundle: Path, index: int) -> dict[str, np.ndarray]:
@@ -96,3 +96,48 @@ def test_precision_selects_a_gated_graph_of_the_bundle(so100_policy, tmp_path):
     a, b = fp32.infer(feeds), fp16.infer(feeds)
     assert not np.array_equal(a, b)
     np.testing.assert_allclose(b, a, atol=0.5)  # robot units (degrees); the gate is in normalized units
+
+
+def test_auto_provider_takes_the_best_that_loads_and_says_why(exported):
+    """On this CPU machine TensorRT, CUDA and CoreML are not there: auto runs the CPU graph, and the
+    backend says which providers it passed over and why."""
+    import onnxruntime as ort
+
+    backend = OrtBackend(exported, "auto")
+    if {"TensorrtExecutionProvider", "CUDAExecutionProvider"} & set(ort.get_available_providers()):
+        pytest.skip("a GPU provider is available here; this test describes a CPU-only machine")
+    assert backend.name == "onnxruntime-cpu-fp32"
+    assert backend.choice.startswith(
+        "auto: cpu (tensorrt: ONNX Runtime here has no TensorrtExecutionProvider"
+    )
+    assert "coreml: ONNX Runtime here has no CoreMLExecutionProvider" in backend.choice
+    assert OrtBackend(exported, "cpu").choice == "cpu as asked"
+    with pytest.raises(BackendError, match="no CoreMLExecutionProvider .* macOS builds"):
+        OrtBackend(exported, "coreml")
+
+
+def test_auto_provider_passes_over_one_that_fails_the_golden_set_gate(exported, monkeypatch):
+    """A provider that loads but computes something else (here: the same graph
+    changed to add 1 to every action, standing in for a GPU kernel gone wrong) is not used; the
+    next one is."""
+    import onnx
+
+    from lerobot_policy_drift.export import onnxrt
+
+    model = onnx.load(exported / MODEL_FILE)
+    output = model.graph.output[0].name
+    for node in model.graph.node:  # the graph's own output now feeds one more Add: action + 1
+        node.output[:] = [f"{name}.off" if name == output else name for name in node.output]
+    one = onnx.numpy_helper.from_array(np.ones(1, np.float32), "one")
+    model.graph.initializer.append(one)
+    model.graph.node.append(onnx.helper.make_node("Add", [f"{output}.off", "one"], [output]))
+    wrong = onnxrt.create_session(model.SerializeToString())
+    real = onnxrt.bundle_session
+
+    def sessions(bundle, manifest, precision, provider="cpu", threads=None):
+        return wrong if provider == "cuda" else real(bundle, manifest, precision, provider, threads)
+
+    monkeypatch.setattr(onnxrt, "bundle_session", sessions)
+    backend = OrtBackend(exported, "auto")
+    assert backend.name == "onnxruntime-cpu-fp32"
+    assert "cuda: failed the golden-set gate (max |Δ|" in backend.choice

@@ -136,6 +136,7 @@ def test_report_fields_and_commands_reach_the_motors(rig, so100_policy, tmp_path
     }
     assert report["ticks"] == 91 and report["chunks"] > 5 and 0 < report["e2e_latency_ms"]["count"] <= 91
     assert report["stop_reason"] == "duration 3 s reached"
+    assert report["backend"] == "onnxruntime-cpu-fp32" and report["backend_choice"].startswith("auto: cpu")
     after = rig.state()
     assert any(after[i]["Present_Position"] != before[i]["Present_Position"] for i in before)  # it moved
     assert {s["Torque_Enable"] for s in after.values()} == {0}  # and was left with torque off
