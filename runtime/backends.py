@@ -21,7 +21,6 @@ from typing import Protocol
 
 import numpy as np
 
-from lerobot_policy_drift.drift.timing import time_calls
 from lerobot_policy_drift.export.manifest import BundleError, BundleManifest
 
 
@@ -246,11 +245,6 @@ def make_backend(
             raise BackendError("--backend tensorrt needs --bundle DIR (its engine is built from the bundle).")
         return TensorRTBackend(bundle, precision)
     raise BackendError(f"unknown backend {kind!r}; expected ort, torch or tensorrt.")
-
-
-def time_inference(backend: Backend, feeds: dict[str, np.ndarray], n: int) -> list[float]:
-    """Wall seconds of ``n`` calls (warm-up and profiling)."""
-    return time_calls(lambda: backend.infer(feeds), n)
 
 
 def backend_for(cfg) -> Backend:

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from lerobot_policy_drift.runtime.config import ConfigError
+
 STAGES = ("obs_read", "preprocess", "queue", "safety", "bus_write", "tick")
 
 
 def check_writable(report_dir: Path) -> None:
     """Before anything connects: the report of a session must have somewhere to go."""
-    from lerobot_policy_drift.runtime.config import ConfigError
-
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=report_dir, prefix=".drift-run-probe"):

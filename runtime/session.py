@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lerobot_policy_drift.runtime.backends import Backend, time_inference
+from lerobot_policy_drift.drift.timing import time_calls
+from lerobot_policy_drift.runtime.backends import Backend
 from lerobot_policy_drift.runtime.chunks import ChunkSchedule, LatencyWindow
 from lerobot_policy_drift.runtime.config import RunConfig
 from lerobot_policy_drift.runtime.errors import BUS_ERRORS, SessionFault
@@ -71,7 +72,8 @@ def start_loop(
     warm = []
     for _ in range(WARMUP_CALLS):
         checkpoint()
-        warm += time_inference(backend, history.feeds(_noise(rng, shape)), 1)
+        feeds = history.feeds(_noise(rng, shape))
+        warm += time_calls(lambda f=feeds: backend.infer(f), 1)
     checkpoint()
     recorder = None
     if cfg.record_dir is not None:
