@@ -34,7 +34,7 @@ from .priority import favour_current_thread, keep_gil_through_spin
 from .recording import as_action
 from .session import Loop, start_loop
 from .triggers import Triggers
-from .wiring import Devices, build_devices, claim_ports, close_ports_now, connect, release
+from .wiring import Devices, build_devices, check_cameras, claim_ports, close_ports_now, connect, release
 
 
 class Runner:
@@ -99,6 +99,8 @@ class Runner:
         if cfg.control_pipe is not None:
             self.triggers.open_pipe(cfg.control_pipe)
         self.devices = build_devices(cfg, c)
+        self._checkpoint()
+        check_cameras(self.devices, cfg.cameras)
         self._checkpoint()
 
     def _connect(self) -> None:

@@ -13,9 +13,12 @@ import numpy as np
 
 from lerobot_policy_drift.drift.lerobot_compat import normalize_positions
 from lerobot_policy_drift.runtime.backends import PolicyContract
+from lerobot_policy_drift.runtime.camera_probe import probe_zmq
 from lerobot_policy_drift.runtime.config import ConfigError, RunConfig, camera_config
 from lerobot_policy_drift.runtime.errors import BUS_ERRORS, ConnectError
 from lerobot_policy_drift.runtime.ports import PortClaim, claim_port
+
+CAMERA_FIRST_FRAME_S = 2.0  # a 30 fps server's first frame, after ZMQ's subscription handshake
 
 
 @dataclass
@@ -72,6 +75,21 @@ def build_devices(cfg: RunConfig, contract: PolicyContract) -> Devices:
         devices.teleop = _with_calibration(make_teleoperator_from_config, leader_cfg, "leader arm")
         _require_calibration(devices.teleop, "teleop", leader_cfg.type)
     return devices
+
+
+def check_cameras(devices: Devices, cameras: dict[str, str]) -> None:
+    """Every ZMQ camera is serving before anything connects (runtime/camera_probe.py says why)."""
+    from lerobot.cameras.zmq.configuration_zmq import ZMQCameraConfig
+
+    for name, cam in devices.robot.config.cameras.items():
+        if not isinstance(cam, ZMQCameraConfig):
+            continue  # LeRobot's OpenCVCamera cleans up after a failed connect by itself
+        probe = probe_zmq(cam.server_address, cam.port, cam.camera_name, 0.0, CAMERA_FIRST_FRAME_S)
+        if probe.problem is not None:
+            raise ConnectError(
+                f"could not connect camera {name!r} ({cameras.get(name, probe.address)}): {probe.problem}. "
+                "Check that its server is running and reachable from here; nothing was connected."
+            )
 
 
 def claim_ports(devices: Devices) -> None:

@@ -150,17 +150,19 @@ def test_start_up_faults_end_in_one_line_before_the_arm_connects(rig, so100_poli
     assert regular.read_text() == "keep" and rig.state() == before
 
 
-def test_a_dead_camera_is_named_and_the_bus_is_released(rig, so100_policy, tmp_path):
+def test_a_dead_camera_is_named_before_anything_connects(rig, so100_policy, tmp_path):
+    """Found by our own probe: LeRobot's ZMQCamera, left to find it, closes its socket under its
+    read thread, which now and then aborts the process (runtime/camera_probe.py)."""
     _, bundle = so100_policy
     good = config_for(rig, bundle, tmp_path / "r").model_dump()
     dead = {"front": "zmq:127.0.0.1:9/front"}  # nothing serves there
+    before = rig.state()
     with pytest.raises(
-        ConfigError, match=r"could not connect camera 'front' \(zmq:127.0.0.1:9/front\)"
+        ConfigError, match=r"could not connect camera 'front' \(zmq:127.0.0.1:9/front\): no frame from"
     ) as err:
         Runner(RunConfig(**{**good, "cameras": dead})).run()
-    assert "could not connect to the arm" not in str(err.value)
-    assert err.value.arm_state.startswith("the arm's bus was opened, then closed (torque off)")
-    assert torque(rig) == {0}
+    assert err.value.arm_state == "nothing connected, nothing moved"
+    assert rig.state() == before
 
 
 def test_a_flooded_control_pipe_still_stops_the_session(rig, so100_policy, tmp_path):
