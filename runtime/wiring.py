@@ -54,7 +54,7 @@ def build_devices(cfg: RunConfig, contract: PolicyContract) -> Devices:
     cams = {n: camera_config(n, cfg.cameras[n], w, h, 30) for n, (h, w) in contract.cameras.items()}
     robot_cfg = follower_config(cfg.robot, cfg.port, cfg.robot_id, cfg.calibration_dir, cameras=cams)
     robot_cfg.disable_torque_on_disconnect = cfg.torque_off_on_exit
-    robot = _with_calibration(make_robot_from_config, robot_cfg, "arm")
+    robot = build_with_calibration(make_robot_from_config, robot_cfg, "arm")
     actions = set(robot.action_features)
     if set(contract.action_names) != actions:
         raise ConfigError(
@@ -68,12 +68,12 @@ def build_devices(cfg: RunConfig, contract: PolicyContract) -> Devices:
         got = robot.observation_features.get(name)
         if got != (h, w, 3):
             raise ConfigError(f"camera {name!r} is configured as {got}; the policy needs {(h, w, 3)}.")
-    _require_calibration(robot, "robot", robot_cfg.type)
+    require_calibration(robot, "robot", robot_cfg.type)
     devices = Devices(robot)
     if cfg.mode == "teleop-first" or cfg.teleop_port is not None:
         leader_cfg = leader_config(cfg.robot, cfg.teleop_port, cfg.teleop_id, cfg.calibration_dir)
-        devices.teleop = _with_calibration(make_teleoperator_from_config, leader_cfg, "leader arm")
-        _require_calibration(devices.teleop, "teleop", leader_cfg.type)
+        devices.teleop = build_with_calibration(make_teleoperator_from_config, leader_cfg, "leader arm")
+        require_calibration(devices.teleop, "teleop", leader_cfg.type)
     return devices
 
 
@@ -183,7 +183,7 @@ def joint_limits(robot, action_names: tuple[str, ...]) -> tuple[np.ndarray, np.n
     return np.array(lower), np.array(upper)
 
 
-def _with_calibration(make, device_cfg, what: str):
+def build_with_calibration(make, device_cfg, what: str):
     """LeRobot's robot/teleoperator from its config; it reads the calibration file as it is built,
     so a corrupt file is named here (``ConfigError``) instead of surfacing as a parser traceback."""
     try:
@@ -202,7 +202,7 @@ def _with_calibration(make, device_cfg, what: str):
         ) from None
 
 
-def _require_calibration(device, flag: str, kind: str) -> None:
+def require_calibration(device, flag: str, kind: str) -> None:
     if not device.calibration:
         raise ConfigError(
             f"no calibration file {device.calibration_fpath}: run lerobot-calibrate "

@@ -1,0 +1,222 @@
+"""drift-doctor's checks of an arm (follower or leader): its port, the USB adapter behind it, the
+servos that answer, its calibration file against those servos, and the bus cycle it sustains.
+Everything here reads; nothing writes to a servo, so nothing can move."""
+
+import contextlib
+import grp
+import os
+import pwd
+import stat
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lerobot_policy_drift.robots.arms import ARMS, arm_spec, follower_config, leader_config
+
+from .checks import Check, fail, ok
+from .config import ConfigError
+from .errors import BUS_ERRORS
+from .ports import claim_port
+from .wiring import build_with_calibration, require_calibration
+
+BUS_READS = 40  # sync reads timed for the bus cycle
+BUS_SHARE = 0.5  # of each loop period the bus may take (one read and one write per tick)
+
+
+def arm_checks(
+    what: str, arm: str, port: str, device_id: str, calibration_dir: Path | None, fps: int, sys_root: Path
+) -> list[Check]:
+    """``what``: "arm" (the follower) or "leader arm"."""
+    checks = [port_check(what, port)]
+    if checks[0].verdict == "fail":
+        return checks
+    checks.append(adapter_check(what, port, sys_root))
+    make_config = follower_config if what == "arm" else leader_config
+    cfg = make_config(arm, port, device_id, calibration_dir)
+    try:
+        device = build_with_calibration(_maker(what), cfg, what)
+        require_calibration(device, "robot" if what == "arm" else "teleop", cfg.type)
+    except ConfigError as err:
+        checks.append(fail(f"{what}: calibration", str(err).split(":")[0], _after_colon(str(err))))
+        device = build_with_calibration(
+            _maker(what), make_config(arm, port, device_id, Path(tempfile.mkdtemp())), what
+        )
+        calibrated = False
+    else:
+        calibrated = True
+    checks.extend(_bus_checks(what, arm, device, calibrated, fps))
+    return checks
+
+
+def _maker(what: str):
+    from lerobot.robots.utils import make_robot_from_config
+    from lerobot.teleoperators.utils import make_teleoperator_from_config
+
+    return make_robot_from_config if what == "arm" else make_teleoperator_from_config
+
+
+def _after_colon(message: str) -> str:
+    return message.split(": ", 1)[1] if ": " in message else message
+
+
+def port_check(what: str, port: str) -> Check:
+    name = f"{what}: port"
+    find = "find it with lerobot-find-port" + (
+        " (or ls /dev/serial/by-id/)" if sys.platform.startswith("linux") else ""
+    )
+    if not os.path.exists(port):
+        return fail(name, f"{port} does not exist", f"plug the {what} in and power it; {find}")
+    device = os.path.realpath(port)
+    if not stat.S_ISCHR(os.stat(device).st_mode):
+        return fail(name, f"{port} is not a serial device", find)
+    try:
+        fd = os.open(device, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)  # changes nothing on the line
+    except PermissionError:
+        return fail(name, f"{port}: {_who_may_use(device)}", _permission_fix(device))
+    os.close(fd)
+    try:
+        claim_port(port, what).release()
+    except ConfigError as err:
+        return fail(name, str(err).split(": ", 1)[-1], "stop that process first (one process per arm)")
+    return ok(name, f"{port}" + (f" → {device}" if device != port else "") + ", readable and writable, free")
+
+
+def _who_may_use(device: str) -> str:
+    st = os.stat(device)
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return f"user {user} may not read and write it (mode {stat.filemode(st.st_mode)}, group {group})"
+
+
+def _permission_fix(device: str) -> str:
+    if sys.platform.startswith("linux"):
+        group = grp.getgrgid(os.stat(device).st_gid).gr_name
+        return (
+            f"sudo usermod -aG {group} $USER, then log out and in again (for now: sudo chmod a+rw {device})"
+        )
+    return f"give your user read and write access to {device}"
+
+
+def adapter_check(what: str, port: str, sys_root: Path) -> Check:
+    """The USB-serial adapter's driver and, where it has one (FTDI), its latency timer: 16 ms by
+    default, which makes every status packet wait that long."""
+    name = f"{what}: adapter"
+    node = Path(os.path.realpath(port))
+    if node.parent.name == "pts" or node.name.startswith("pts"):
+        return ok(name, "pseudo-terminal (an emulated arm): no USB adapter")
+    tty = sys_root / "class" / "tty" / node.name
+    if not tty.exists():
+        return Check(name, "skip", f"no {tty} here: adapter not identified (not Linux?)")
+    driver_link = tty / "device" / "driver"
+    driver = os.path.basename(os.readlink(driver_link)) if driver_link.is_symlink() else "unknown driver"
+    timer = tty / "device" / "latency_timer"
+    if not timer.exists():
+        return ok(name, f"{driver} (no latency timer to tune)")
+    ms = int(timer.read_text().strip())
+    if ms <= 1:
+        return ok(name, f"{driver}, latency timer {ms} ms")
+    return Check(
+        name,
+        "warn",
+        f"{driver}, latency timer {ms} ms: every servo reply waits up to {ms} ms in the adapter",
+        f"echo 1 | sudo tee {sys_root}/bus/usb-serial/devices/{node.name}/latency_timer "
+        '(to keep it: a udev rule ATTR{latency_timer}="1" for this adapter)',
+    )
+
+
+def _bus_checks(what: str, arm: str, device, calibrated: bool, fps: int) -> list[Check]:
+    bus = device.bus
+    try:
+        bus.connect(handshake=True)  # pings every servo and compares its model; writes nothing
+    except (*BUS_ERRORS, RuntimeError) as err:
+        return [_motors_failed(what, arm, bus, err)]
+    try:
+        models = sorted({m.model for m in bus.motors.values()})
+        checks = [
+            ok(
+                f"{what}: motors",
+                f"{len(bus.motors)} answer with the ids and models of a {arm} ({', '.join(models)})",
+            )
+        ]
+        if calibrated:
+            checks.append(_calibration_matches(what, arm, device))
+        checks.append(_bus_cycle(what, bus, fps))
+        return checks
+    finally:
+        with contextlib.suppress(Exception):
+            bus.disconnect(disable_torque=False)  # torque as it was: nothing changes
+
+
+def _motors_failed(what: str, arm: str, bus, err: BaseException) -> Check:
+    detail = " ".join(str(err).split())[:160]
+    other = _other_family_answers(arm, bus.port)
+    if other:
+        return fail(
+            f"{what}: motors",
+            f"no {arm} servo answers on {bus.port}, but {other}-type servos do",
+            f"pass --robot {other}" if other == "koch" else f"pass --robot {other} (or so101)",
+        )
+    return fail(
+        f"{what}: motors",
+        f"the servos of a {arm} do not all answer on {bus.port} ({detail})",
+        "check the arm's power supply and the daisy-chain cables; set up motor ids with lerobot-setup-motors",
+    )
+
+
+def _other_family_answers(arm: str, port: str) -> str | None:
+    """The arm kind (of the other servo family) whose servos answer on ``port``, if any."""
+    from lerobot.robots.utils import make_robot_from_config
+
+    for other, spec in ARMS.items():
+        if spec.protocol == arm_spec(arm).protocol or other == "so101":
+            continue
+        with tempfile.TemporaryDirectory() as empty:
+            bus = make_robot_from_config(follower_config(other, port, "probe", Path(empty))).bus
+            try:
+                bus.connect(handshake=True)
+            except (*BUS_ERRORS, RuntimeError):
+                continue
+            with contextlib.suppress(Exception):
+                bus.disconnect(disable_torque=False)
+            return other
+    return None
+
+
+def _calibration_matches(what: str, arm: str, device) -> Check:
+    name = f"{what}: calibration"
+    path = device.calibration_fpath
+    if device.bus.is_calibrated:
+        return ok(name, f"{path} matches the servos")
+    flag = "robot" if what == "arm" else "teleop"
+    return fail(
+        name,
+        f"{path} does not match the servos' offsets and limits: it was made for another arm or before a re-assembly",
+        f"lerobot-calibrate --{flag}.type={device.config.type} --{flag}.port={device.config.port} --{flag}.id={device.id}",
+    )
+
+
+def _bus_cycle(what: str, bus, fps: int) -> Check:
+    """A tick reads every position and writes every goal; the read waits for the replies, the
+    write does not. The highest rate keeps a read plus an equal write within half a period."""
+    seconds = []
+    for _ in range(BUS_READS):
+        t0 = time.perf_counter()
+        bus.sync_read("Present_Position", normalize=False)
+        seconds.append(time.perf_counter() - t0)
+    p50, p99 = np.percentile(seconds, [50, 99])
+    highest = int(BUS_SHARE / (2 * p99))
+    detail = f"sync read of {len(bus.motors)} positions: p50 {p50 * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms; sustains ≤ {highest} Hz"
+    if highest >= fps:
+        return ok(f"{what}: bus cycle", detail + f" (asked: {fps} Hz)")
+    return fail(
+        f"{what}: bus cycle",
+        detail + f", below the {fps} Hz asked",
+        f"run at --fps {highest} or lower, or make the bus faster: a USB adapter's latency timer at 1 ms "
+        "(see the adapter line), a shorter cable chain",
+    )
