@@ -36,19 +36,29 @@ def arm_checks(
     checks.append(adapter_check(what, port, sys_root))
     make_config = follower_config if what == "arm" else leader_config
     cfg = make_config(arm, port, device_id, calibration_dir)
-    try:
-        device = build_with_calibration(_maker(what), cfg, what)
-        require_calibration(device, "robot" if what == "arm" else "teleop", cfg.type)
-    except ConfigError as err:
-        checks.append(fail(f"{what}: calibration", str(err).split(":")[0], _after_colon(str(err))))
-        device = build_with_calibration(
-            _maker(what), make_config(arm, port, device_id, Path(tempfile.mkdtemp())), what
-        )
-        calibrated = False
-    else:
-        calibrated = True
-    checks.extend(_bus_checks(what, arm, device, calibrated, fps))
+    with tempfile.TemporaryDirectory() as empty:
+        try:
+            device = build_with_calibration(_maker(what), cfg, what)
+            require_calibration(device, _flag(what), cfg.type)
+        except ConfigError as err:
+            checks.append(fail(f"{what}: calibration", str(err), _calibrate(what, cfg)))
+            device = build_with_calibration(
+                _maker(what), make_config(arm, port, device_id, Path(empty)), what
+            )
+            calibrated = False
+        else:
+            calibrated = True
+        checks.extend(_bus_checks(what, arm, device, calibrated, fps))
     return checks
+
+
+def _flag(what: str) -> str:
+    return "robot" if what == "arm" else "teleop"
+
+
+def _calibrate(what: str, cfg) -> str:
+    flag = _flag(what)
+    return f"lerobot-calibrate --{flag}.type={cfg.type} --{flag}.port={cfg.port} --{flag}.id={cfg.id}"
 
 
 def _maker(what: str):
@@ -56,10 +66,6 @@ def _maker(what: str):
     from lerobot.teleoperators.utils import make_teleoperator_from_config
 
     return make_robot_from_config if what == "arm" else make_teleoperator_from_config
-
-
-def _after_colon(message: str) -> str:
-    return message.split(": ", 1)[1] if ": " in message else message
 
 
 def port_check(what: str, port: str) -> Check:
@@ -145,7 +151,7 @@ def _bus_checks(what: str, arm: str, device, calibrated: bool, fps: int) -> list
             )
         ]
         if calibrated:
-            checks.append(_calibration_matches(what, arm, device))
+            checks.append(_calibration_matches(what, device))
         checks.append(_bus_cycle(what, bus, fps))
         return checks
     finally:
@@ -188,16 +194,15 @@ def _other_family_answers(arm: str, port: str) -> str | None:
     return None
 
 
-def _calibration_matches(what: str, arm: str, device) -> Check:
+def _calibration_matches(what: str, device) -> Check:
     name = f"{what}: calibration"
     path = device.calibration_fpath
     if device.bus.is_calibrated:
         return ok(name, f"{path} matches the servos")
-    flag = "robot" if what == "arm" else "teleop"
     return fail(
         name,
         f"{path} does not match the servos' offsets and limits: it was made for another arm or before a re-assembly",
-        f"lerobot-calibrate --{flag}.type={device.config.type} --{flag}.port={device.config.port} --{flag}.id={device.id}",
+        _calibrate(what, device.config),
     )
 
 
