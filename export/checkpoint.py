@@ -47,9 +47,13 @@ def _step(pipeline, cls, what: str, path: Path):
 
 
 def load_checkpoint(
-    path: Path, dataset_root: Path | None = None, policy_types: tuple[str, ...] = ("drift",)
+    path: Path,
+    dataset_root: Path | None = None,
+    policy_types: tuple[str, ...] = ("drift",),
+    device: str = "cpu",
 ) -> LoadedCheckpoint:
-    """Load policy, processors and the dataset facts the bundle needs (fps, motor names)."""
+    """Load policy, processors and the dataset facts the bundle needs (fps, motor names). The
+    policy and the preprocessor's device step go to ``device``; the postprocessor returns to the CPU."""
     from lerobot.configs import PreTrainedConfig
     from lerobot.policies.factory import get_policy_class, make_pre_post_processors
 
@@ -73,13 +77,16 @@ def load_checkpoint(
     if not (path / "model.safetensors").is_file():
         raise ExportError(f"{path} has no model.safetensors; the checkpoint is incomplete.")
     try:
-        if policy_type == "drift":
-            config = DriftConfig.from_pretrained(path)
-            policy = DriftPolicy.from_pretrained(path, config=config).eval()
-        else:
-            config = PreTrainedConfig.from_pretrained(path)
-            policy = get_policy_class(policy_type).from_pretrained(path, config=config).eval()
-        pre, post = make_pre_post_processors(config, pretrained_path=str(path))
+        config = (DriftConfig if policy_type == "drift" else PreTrainedConfig).from_pretrained(path)
+        config.device = device  # the device the checkpoint was trained on may not exist here
+        cls = DriftPolicy if policy_type == "drift" else get_policy_class(policy_type)
+        policy = cls.from_pretrained(path, config=config).eval()
+        pre, post = make_pre_post_processors(
+            config,
+            pretrained_path=str(path),
+            preprocessor_overrides={"device_processor": {"device": device}},
+            postprocessor_overrides={"device_processor": {"device": "cpu"}},
+        )
     except (ValueError, ParsingError) as err:
         cause = err.__cause__ or err  # draccus wraps DriftConfig's own ValueError
         raise ExportError(f"{path}: the checkpoint's config is invalid: {cause}") from err

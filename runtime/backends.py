@@ -155,20 +155,54 @@ class TensorRTBackend:
         return self._runner.run(feeds)[0]
 
 
+TORCH_DEVICES = ("cpu", "cuda", "mps")
+
+
+def torch_device(name: str):
+    """``torch.device(name)`` where this torch can use it; otherwise why not and what to do."""
+    import torch
+
+    if name not in TORCH_DEVICES:
+        raise BackendError(f"--device {name}: expected one of {', '.join(TORCH_DEVICES)}.")
+    if name == "cuda" and not torch.cuda.is_available():
+        built = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise BackendError(
+            f"--device cuda: torch {torch.__version__} ({built}) sees no CUDA GPU here; check nvidia-smi "
+            "and that this torch matches the driver, or use --device cpu."
+        )
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise BackendError(
+            "--device mps: torch sees no Apple-silicon GPU here (MPS needs an M-series Mac on macOS 12.3 "
+            "or newer and an arm64 Python); use --device cpu."
+        )
+    return torch.device(name)
+
+
 class TorchBackend:
-    def __init__(self, checkpoint: Path, contract: PolicyContract | None = None, threads: int | None = None):
+    """The checkpoint in eager PyTorch on ``device`` (cpu / cuda / mps); chunks come back to the CPU."""
+
+    def __init__(
+        self,
+        checkpoint: Path,
+        contract: PolicyContract | None = None,
+        threads: int | None = None,
+        device: str = "cpu",
+    ):
         import torch
 
         from lerobot_policy_drift.export.checkpoint import ExportError, load_checkpoint
         from lerobot_policy_drift.export.graph import DriftGraph, input_names
 
+        self._device = torch_device(device)
         if threads:
             torch.set_num_threads(threads)
         try:
-            ckpt = load_checkpoint(checkpoint, policy_types=("drift", "diffusion"))
+            ckpt = load_checkpoint(checkpoint, policy_types=("drift", "diffusion"), device=device)
         except ExportError as err:
             raise BackendError(str(err)) from err
-        self._graph = DriftGraph(ckpt) if ckpt.policy.config.type == "drift" else _LeRobotChunk(ckpt)
+        self._graph = (
+            DriftGraph(ckpt).to(self._device) if ckpt.policy.config.type == "drift" else _LeRobotChunk(ckpt)
+        )
         self._names = input_names(ckpt)
         self._torch = torch
         cfg = ckpt.policy.config
@@ -189,12 +223,12 @@ class TorchBackend:
                 f"checkpoint {checkpoint} does not match the bundle's contract ({own} vs {contract})."
             )
         self.contract = own
-        self.name = "torch"
+        self.name = f"torch-{device}"
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         with self._torch.inference_mode():
-            out = self._graph(*(self._torch.from_numpy(feeds[n]) for n in self._names))
-        return out[0].numpy()
+            out = self._graph(*(self._torch.from_numpy(feeds[n]).to(self._device) for n in self._names))
+        return out[0].cpu().numpy()
 
 
 class _LeRobotChunk:
@@ -224,7 +258,13 @@ def make_backend(
     provider: str = "cpu",
     threads: int | None = None,
     precision: str = "fp32",
+    device: str = "cpu",
 ) -> Backend:
+    if kind != "torch" and device != "cpu":
+        raise BackendError(
+            f"--device {device} is for --backend torch; ONNX Runtime chooses its device with --ort-provider "
+            "and TensorRT always runs on the GPU."
+        )
     if kind == "ort":
         if bundle is None:
             raise BackendError("--backend ort needs --bundle DIR (made by drift-export).")
@@ -239,7 +279,7 @@ def make_backend(
                 "--backend torch needs --policy CKPT (a lerobot-train pretrained_model/ folder)."
             )
         contract = PolicyContract.from_manifest(BundleManifest.load(bundle)) if bundle else None
-        return TorchBackend(policy, contract, threads)
+        return TorchBackend(policy, contract, threads, device)
     if kind == "tensorrt":
         if bundle is None:
             raise BackendError("--backend tensorrt needs --bundle DIR (its engine is built from the bundle).")
@@ -250,4 +290,6 @@ def make_backend(
 def backend_for(cfg) -> Backend:
     """The backend a ``RunConfig`` names; one core is left to the control loop by default."""
     threads = cfg.inference_threads or max(1, (os.cpu_count() or 2) - 1)
-    return make_backend(cfg.backend, cfg.bundle, cfg.policy, cfg.ort_provider, threads, cfg.precision)
+    return make_backend(
+        cfg.backend, cfg.bundle, cfg.policy, cfg.ort_provider, threads, cfg.precision, cfg.device
+    )

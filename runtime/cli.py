@@ -52,6 +52,7 @@ def _run_parser() -> argparse.ArgumentParser:
         help="default auto: the best that loads here",
     )
     p.add_argument("--precision", choices=PRECISIONS, help="the bundle graph to run (default fp32)")
+    p.add_argument("--device", choices=["cpu", "cuda", "mps"], help="for --backend torch (default cpu)")
     p.add_argument("--inference-threads", type=int)
     p.add_argument(
         "--camera", action="append", metavar="NAME=SPEC", help="opencv:INDEX_OR_PATH or zmq:HOST:PORT[/NAME]"

@@ -54,6 +54,9 @@ class RunConfig(BaseModel):
     precision: Literal["fp32", "fp16", "int8"] = Field(
         "fp32", description="which of the bundle's gated graphs runs (drift-export --fp16 / --int8)"
     )
+    device: Literal["cpu", "cuda", "mps"] = Field(
+        "cpu", description="where backend torch runs the policy (ONNX Runtime: ort_provider)"
+    )
     inference_threads: int | None = Field(None, ge=1, le=256)
     cameras: dict[str, str] = Field(
         default_factory=dict, description="NAME -> opencv:INDEX_OR_PATH | zmq:HOST:PORT[/CAMERA_NAME]"

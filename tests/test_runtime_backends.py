@@ -141,3 +141,27 @@ def test_auto_provider_passes_over_one_that_fails_the_golden_set_gate(exported, 
     backend = OrtBackend(exported, "auto")
     assert backend.name == "onnxruntime-cpu-fp32"
     assert "cuda: failed the golden-set gate (max |Δ|" in backend.choice
+
+
+def test_torch_device_choice_and_its_refusals(so100_policy):
+    ckpt, bundle = so100_policy
+    assert make_backend("torch", bundle, ckpt, device="cpu").name == "torch-cpu"
+    with pytest.raises(BackendError, match="--device cuda is for --backend torch"):
+        make_backend("ort", bundle, None, device="cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(
+            BackendError, match="sees no CUDA GPU here; check nvidia-smi .* or use --device cpu"
+        ):
+            make_backend("torch", bundle, ckpt, device="cuda")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(BackendError, match="--device mps: torch sees no Apple-silicon GPU"):
+            make_backend("torch", bundle, ckpt, device="mps")
+
+
+def test_drift_run_refuses_an_unknown_device_in_one_line(so100_policy, capsys):
+    from lerobot_policy_drift.runtime.cli import main
+
+    _, bundle = so100_policy
+    with pytest.raises(SystemExit) as exited:
+        main(["--robot", "so100", "--emulate", "--bundle", str(bundle), "--device", "tpu"])
+    assert exited.value.code == 2 and "invalid choice: 'tpu'" in capsys.readouterr().err
