@@ -4,7 +4,7 @@ OUT ?= outputs/arm_demo
 export HF_HUB_OFFLINE := 1
 export WANDB_MODE := disabled
 
-.PHONY: setup demo demo-toy test test-fast lint bench-multimodal bench-latency bench-emulator bench-closed-loop
+.PHONY: setup demo demo-toy test test-fast lint bench-multimodal bench-latency bench-emulator bench-closed-loop gpu-carry gpu-check
 
 setup:
 	@bash .ci/setup-env.sh
@@ -36,3 +36,11 @@ bench-emulator: setup
 
 bench-closed-loop: setup
 	$(PY) -m benchmarks.closed_loop --out outputs/closed_loop --dataset outputs/closed_loop/dataset --demos 60 --steps 2000 --episodes 50
+
+# The GPU check (benchmarks/gpu_check.py): prepare its carry here, then run it where the GPU is
+# (device tool: carry outputs/gpu_carry; command: python benchmarks/gpu_check.py).
+gpu-carry: setup
+	$(PY) -m benchmarks.gpu_check_prepare --out outputs/gpu_carry
+
+gpu-check: gpu-carry
+	$(PY) benchmarks/gpu_check.py --carry outputs/gpu_carry --out outputs/gpu_check.json
