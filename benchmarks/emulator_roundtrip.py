@@ -3,8 +3,10 @@
 One control-loop bus cycle = ``sync_read("Present_Position")`` + ``sync_write("Goal_Position")``
 through LeRobot's unmodified ``FeetechMotorsBus`` / ``DynamixelMotorsBus``, against emulators
 running in child processes. Calls are interleaved round-robin so machine noise hits them alike.
-Three rigs: SO-100 and Koch as LeRobot configures them (Return_Delay_Time 0), and SO-100 with the
-factory Return_Delay_Time (250 = 500 µs per servo), to show what LeRobot's configure step buys.
+Rigs: SO-100 and Koch as LeRobot configures them (Return_Delay_Time 0), SO-100 with the
+factory Return_Delay_Time (250 = 500 µs per servo), to show what LeRobot's configure step buys,
+and SO-100 behind each USB adapter model (robots/adapters.py): FTDI at its default 16 ms latency
+timer, FTDI at 1 ms, CH340. The others use the ideal adapter (replies reach the host at once).
 
     python -m benchmarks.emulator_roundtrip --rounds 5000
 """
@@ -42,11 +44,18 @@ def main() -> None:
     args = parser.parse_args()
 
     run_root = Path(tempfile.mkdtemp(prefix="drift-roundtrip-"))
-    setups = {"so100": ("so100", False), "koch": ("koch", False), "so100 factory delay": ("so100", True)}
+    setups = {
+        "so100": ("so100", False, "ideal"),
+        "koch": ("koch", False, "ideal"),
+        "so100 factory delay": ("so100", True, "ideal"),
+        "so100 ftdi": ("so100", False, "ftdi"),
+        "so100 ftdi-low-latency": ("so100", False, "ftdi-low-latency"),
+        "so100 ch340": ("so100", False, "ch340"),
+    }
     rigs, robots, calls = [], [], {}
     try:
-        for label, (arm, factory_delay) in setups.items():
-            rig = EmulatedRig.start(arm, run_root / label.replace(" ", "_"))
+        for label, (arm, factory_delay, adapter) in setups.items():
+            rig = EmulatedRig.start(arm, run_root / label.replace(" ", "_"), adapter=adapter)
             rigs.append(rig)
             robot = make_robot_from_config(rig.follower_config())
             robot.connect()

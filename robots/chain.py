@@ -3,7 +3,8 @@
 One thread per chain reads instruction packets from the pty master, lets the addressed servos
 execute them (``Servo``) and writes their status packets back after the time the real bus would
 take: the request and reply bytes at the servo's baud rate plus each servo's Return_Delay_Time
-(2 µs units; 500 µs at the factory, 0 after LeRobot's ``configure_motors``). Faults (``BusFaults``)
+(2 µs units; 500 µs at the factory, 0 after LeRobot's ``configure_motors``), then as the USB
+adapter (``robots/adapters.py``) hands them to the host. Faults (``BusFaults``)
 apply per status packet; a reply still pending when the client sends its next instruction is
 dropped (on a half-duplex bus it would collide), so late replies never pile up. The client opens a stable symlink (``port``) to the current pty slave, so
 an "unplug" removes the device node and a "re-plug" brings back the same path, as udev would.
@@ -19,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lerobot_policy_drift.robots.adapters import ADAPTERS, Adapter
 from lerobot_policy_drift.robots.faults import BusFaults, updated
 from lerobot_policy_drift.robots.servo import Refusal, Servo
 from lerobot_policy_drift.robots.wire import (
@@ -46,8 +48,10 @@ class ServoChain:
         faults: BusFaults | None = None,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        adapter: Adapter = ADAPTERS["ideal"],
     ):
         self.wire = wire_for(protocol)
+        self.adapter = adapter
         self.servos = {servo.servo_id: servo for servo in servos}
         self.port = Path(port)
         self.faults = faults or BusFaults()
@@ -184,15 +188,20 @@ class ServoChain:
             request_bytes = len(packet.params) + 10 if isinstance(packet, Instruction) else 10
             baud = self._baudrate()
         due = received + request_bytes * 10 / baud + faults.extra_delay_s
+        on_bus = []  # (first byte, last byte, packet) of each reply that reaches the adapter
         for servo_id, reply in replies:
             if servo_id in faults.silent_ids:
                 continue
-            due += self.servos[servo_id].get("Return_Delay_Time") * 2e-6 + len(reply) * 10 / baud
+            start = due + self.servos[servo_id].get("Return_Delay_Time") * 2e-6
+            due = start + len(reply) * 10 / baud
             if self._rng.random() < faults.drop_rate:
                 continue
             if self._rng.random() < faults.corrupt_rate:
                 reply = reply[:-1] + bytes([reply[-1] ^ 0xFF])
-            delay = due - self.clock()
+            on_bus.append((start, due, reply))
+        arrivals = self.adapter.deliveries([(start, done, len(r)) for start, done, r in on_bus])
+        for arrival, (_, _, reply) in zip(arrivals, on_bus, strict=True):
+            delay = arrival - self.clock()
             # The master sent again before we answered (checked even when this emulator is
             # already late, e.g. CPU-starved): a late reply would collide with the new exchange.
             if select.select([self._master], [], [], max(delay, 0.0))[0]:

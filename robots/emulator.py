@@ -15,6 +15,7 @@ import tempfile
 from multiprocessing.connection import Client
 from pathlib import Path
 
+from lerobot_policy_drift.robots.adapters import ADAPTERS
 from lerobot_policy_drift.robots.arms import arm_spec, motor_table, zmq_camera_config
 from lerobot_policy_drift.robots.calibration import calibration_file, default_calibration, load_or_write
 from lerobot_policy_drift.robots.faults import BusFaults
@@ -47,23 +48,27 @@ def plan_rig(
     calibration_dir: Path | None = None,
     faults: BusFaults | None = None,
     seed: int = 0,
+    adapter: str = "ideal",
 ) -> RigPlan:
     """The plan of an emulated ``arm`` whose ports live in ``run_dir``.
 
     Calibration files go where LeRobot looks for ``robot_id`` (follower) and ``<robot_id>_leader``:
     ``calibration_dir`` if given, else LeRobot's default folders. An existing file is reused, so an
-    emulated arm can be created from a calibration a lab recorded.
+    emulated arm can be created from a calibration a lab recorded. ``adapter``: the USB adapter
+    model of both arms (``robots/adapters.py``).
     """
     arm_spec(arm)  # a clear error for an unknown arm before anything is written
+    if adapter not in ADAPTERS:
+        raise ValueError(f"unknown adapter {adapter!r}; expected one of {', '.join(ADAPTERS)}.")
     run_dir = Path(run_dir)
     follower, follower_dir = chain_plan(arm, "follower", run_dir / "follower", robot_id, calibration_dir)
-    if faults is not None:
-        follower = follower.model_copy(update={"faults": faults})
+    follower = follower.model_copy(update={"adapter": adapter, **({"faults": faults} if faults else {})})
     plan = {"arm": arm, "run_dir": str(run_dir), "follower": follower, "follower_id": robot_id}
     plan["follower_calibration_dir"] = str(follower_dir)
     if leader:
         leader_id = f"{robot_id}_leader"
         chain, leader_dir = chain_plan(arm, "leader", run_dir / "leader", leader_id, calibration_dir)
+        chain = chain.model_copy(update={"adapter": adapter})
         plan.update(leader=chain, leader_id=leader_id, leader_calibration_dir=str(leader_dir))
     return RigPlan(**plan, cameras=cameras or [], seed=seed)
 

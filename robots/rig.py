@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lerobot_policy_drift.robots.adapters import ADAPTERS, AdapterName
 from lerobot_policy_drift.robots.camera import CameraPublisher
 from lerobot_policy_drift.robots.chain import ServoChain
 from lerobot_policy_drift.robots.dynamics import JointDynamics
@@ -41,6 +42,7 @@ class ChainPlan(BaseModel):
     calibration: dict[str, dict]  # name -> LeRobot MotorCalibration fields
     port: str  # the stable path (symlink) clients open
     faults: BusFaults = Field(default_factory=BusFaults)
+    adapter: AdapterName = "ideal"  # how its USB adapter delivers replies (robots/adapters.py)
 
 
 class CameraPlan(BaseModel):
@@ -98,6 +100,7 @@ class Rig:
             Path(plan.follower.port),
             plan.follower.faults,
             seed=plan.seed,
+            adapter=ADAPTERS[plan.follower.adapter],
         )
         self.leader = None
         if plan.leader is not None:
@@ -107,6 +110,7 @@ class Rig:
                 Path(plan.leader.port),
                 plan.leader.faults,
                 seed=plan.seed + 1,
+                adapter=ADAPTERS[plan.leader.adapter],
             )
         self.objects: tuple[SceneObject, ...] = ()
         names = [c.name for c in plan.cameras]

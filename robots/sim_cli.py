@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from lerobot_policy_drift.robots.adapters import ADAPTERS
 from lerobot_policy_drift.robots.arms import ARMS
 from lerobot_policy_drift.robots.faults import BusFaults
 from lerobot_policy_drift.robots.rig import CameraPlan, Rig, run_until_signalled
@@ -47,6 +48,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--reply-delay-ms", type=float, default=0.0, help="extra delay before every servo reply"
+    )
+    parser.add_argument(
+        "--adapter",
+        choices=list(ADAPTERS),
+        default="ideal",
+        help="how the USB-serial adapter hands replies to the host: ideal (none), ftdi (16 ms latency "
+        "timer), ftdi-low-latency (1 ms), ch340",
     )
     parser.add_argument(
         "--run-dir", type=Path, default=None, help="where the port links live (default: a temp dir)"
@@ -91,6 +99,7 @@ def _serve(args: argparse.Namespace, run_dir: Path) -> None:
             cameras=cameras,
             calibration_dir=args.calibration_dir,
             faults=BusFaults(extra_delay_s=args.reply_delay_ms / 1000),
+            adapter=args.adapter,
         )
     except ValueError as err:
         sys.exit(f"drift-sim: {err}")

@@ -20,6 +20,7 @@ import numpy as np
 
 from lerobot_policy_drift.export.manifest import GOLDEN_FILE, BundleError
 from lerobot_policy_drift.export.onnxrt import ORT_PROVIDERS
+from lerobot_policy_drift.robots.adapters import ADAPTERS
 
 from .backends import BackendError, make_backend
 from .config import ConfigError, RunConfig
@@ -37,6 +38,11 @@ def _run_parser() -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--port", help="the follower arm's serial port")
     where.add_argument("--emulate", action="store_true", default=None, help="use the built-in emulated arm")
+    p.add_argument(
+        "--adapter",
+        choices=list(ADAPTERS),
+        help="with --emulate: the USB adapter model of the emulated arm (default ideal)",
+    )
     p.add_argument("--robot-id", help="LeRobot robot id (its calibration file is <id>.json)")
     p.add_argument("--calibration-dir", type=Path)
     p.add_argument("--bundle", type=Path, help="a drift-export bundle")
@@ -97,7 +103,17 @@ def _cameras(specs: list[str] | None) -> dict[str, str] | None:
 
 
 NOTHING_CONNECTED = "nothing connected, nothing moved"
-WIRING = {"emulate", "robot", "port", "robot_id", "calibration_dir", "cameras", "teleop_port", "teleop_id"}
+WIRING = {
+    "emulate",
+    "adapter",
+    "robot",
+    "port",
+    "robot_id",
+    "calibration_dir",
+    "cameras",
+    "teleop_port",
+    "teleop_id",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,7 +176,12 @@ def _emulated_session(config: RunConfig) -> dict:
     ]
     leader = config.mode == "teleop-first"
     with EmulatedRig.start(
-        config.robot, config.report_dir / "emulator", robot_id=config.robot_id, leader=leader, cameras=cameras
+        config.robot,
+        config.report_dir / "emulator",
+        robot_id=config.robot_id,
+        leader=leader,
+        cameras=cameras,
+        adapter=config.adapter,
     ) as rig:
         if leader:
             rig.set_leader_script(sway_within(rig.plan.leader.calibration, share=0.2, period_s=6.0))

@@ -12,6 +12,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from lerobot_policy_drift.robots.adapters import AdapterName
+
 # The safety layer's limits: (lowest, highest) accepted. Speeds are action units (degrees, or % of a
 # 0-100 joint's range) per second; an STS3215 at 12 V turns ~270 °/s unloaded, so 360 covers every
 # supported servo while still limiting a runaway policy.
@@ -41,6 +43,9 @@ class RunConfig(BaseModel):
     robot: Literal["so100", "so101", "koch"]
     port: str | None = Field(None, description="follower serial port (or use emulate)")
     emulate: bool = Field(False, description="start the built-in emulated arm and wire everything to it")
+    adapter: AdapterName = Field(
+        "ideal", description="with emulate: the emulated arm's USB adapter model (robots/adapters.py)"
+    )
     robot_id: str = Field("drift", description="robot id: LeRobot's calibration file <id>.json")
     calibration_dir: Path | None = None
     bundle: Path | None = Field(None, description="drift-export bundle (the policy contract)")
@@ -109,6 +114,10 @@ class RunConfig(BaseModel):
         if self.fault_after_ms < self.watchdog_ms:
             raise ValueError(
                 f"fault_after_ms ({self.fault_after_ms:g}) must be at least watchdog_ms ({self.watchdog_ms:g})"
+            )
+        if self.adapter != "ideal" and not self.emulate:
+            raise ValueError(
+                "adapter models an emulated arm's USB adapter; a real arm has its own (use emulate)"
             )
         if self.emulate and self.cameras:
             raise ValueError(

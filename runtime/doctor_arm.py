@@ -9,21 +9,16 @@ import pwd
 import stat
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import numpy as np
 
 from lerobot_policy_drift.robots.arms import ARMS, arm_spec, follower_config, leader_config
 
+from .bus_timing import latency_timer, latency_timer_fix, measure_bus_cycle
 from .checks import Check, fail, ok
 from .config import ConfigError
 from .errors import BUS_ERRORS
 from .ports import claim_port
 from .wiring import build_with_calibration, require_calibration
-
-BUS_READS = 40  # sync reads timed for the bus cycle
-BUS_SHARE = 0.5  # of each loop period the bus may take (one read and one write per tick)
 
 
 def arm_checks(
@@ -116,23 +111,20 @@ def adapter_check(what: str, port: str, sys_root: Path) -> Check:
     node = Path(os.path.realpath(port))
     if node.parent.name == "pts" or node.name.startswith("pts"):
         return ok(name, "pseudo-terminal (an emulated arm): no USB adapter")
-    tty = sys_root / "class" / "tty" / node.name
-    if not tty.exists():
-        return Check(name, "skip", f"no {tty} here: adapter not identified (not Linux?)")
-    driver_link = tty / "device" / "driver"
-    driver = os.path.basename(os.readlink(driver_link)) if driver_link.is_symlink() else "unknown driver"
-    timer = tty / "device" / "latency_timer"
-    if not timer.exists():
+    if not (sys_root / "class" / "tty" / node.name).exists():
+        return Check(
+            name, "skip", f"no {sys_root}/class/tty/{node.name} here: adapter not identified (not Linux?)"
+        )
+    driver, ms = latency_timer(port, sys_root)
+    if ms is None:
         return ok(name, f"{driver} (no latency timer to tune)")
-    ms = int(timer.read_text().strip())
     if ms <= 1:
         return ok(name, f"{driver}, latency timer {ms} ms")
     return Check(
         name,
         "warn",
         f"{driver}, latency timer {ms} ms: every servo reply waits up to {ms} ms in the adapter",
-        f"echo 1 | sudo tee {sys_root}/bus/usb-serial/devices/{node.name}/latency_timer "
-        '(to keep it: a udev rule ATTR{latency_timer}="1" for this adapter)',
+        latency_timer_fix(port, sys_root),
     )
 
 
@@ -207,21 +199,12 @@ def _calibration_matches(what: str, device) -> Check:
 
 
 def _bus_cycle(what: str, bus, fps: int) -> Check:
-    """A tick reads every position and writes every goal; the read waits for the replies, the
-    write does not. The highest rate keeps a read plus an equal write within half a period."""
-    seconds = []
-    for _ in range(BUS_READS):
-        t0 = time.perf_counter()
-        bus.sync_read("Present_Position", normalize=False)
-        seconds.append(time.perf_counter() - t0)
-    p50, p99 = np.percentile(seconds, [50, 99])
-    highest = int(BUS_SHARE / (2 * p99))
-    detail = f"sync read of {len(bus.motors)} positions: p50 {p50 * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms; sustains ≤ {highest} Hz"
-    if highest >= fps:
-        return ok(f"{what}: bus cycle", detail + f" (asked: {fps} Hz)")
+    cycle = measure_bus_cycle(bus)
+    if cycle.highest_hz >= fps:
+        return ok(f"{what}: bus cycle", f"{cycle.describe()} (asked: {fps} Hz)")
     return fail(
         f"{what}: bus cycle",
-        detail + f", below the {fps} Hz asked",
-        f"run at --fps {highest} or lower, or make the bus faster: a USB adapter's latency timer at 1 ms "
-        "(see the adapter line), a shorter cable chain",
+        f"{cycle.describe()}, below the {fps} Hz asked",
+        f"run at --fps {cycle.highest_hz} or lower, or make the bus faster: a USB adapter's latency timer "
+        "at 1 ms (see the adapter line), a shorter cable chain",
     )

@@ -50,6 +50,7 @@ class Runner:
         self.final_state = "nothing connected, nothing moved"
         self.multiple = 1  # loop ticks per policy step
         self.priority: dict | None = None
+        self.bus_cycles: dict[str, str] = {}  # per arm, measured at connect
         self._gil_switch_before: float | None = None  # Python's interval, restored at shutdown
 
     # -- the session ---------------------------------------------------------------------------
@@ -107,8 +108,9 @@ class Runner:
         claim_ports(self.devices)
         for device, what in self.devices.each():
             self._checkpoint()
-            connect(device, what, self.cfg.cameras)
+            cycle = connect(device, what, self.cfg.cameras, self.cfg.fps)
             self.final_state = "connected; torque on, holding the pose found at connect"
+            self.bus_cycles[what] = cycle.describe()
 
     def _start_loop(self) -> None:
         """First observation, safety limits, warm-up, then every part of the running loop."""
@@ -285,6 +287,7 @@ class Runner:
             "policy_fps": c.fps if c else None,
             "loop_multiple": self.multiple,
             "priority": self.priority,
+            "bus_cycle": self.bus_cycles,
             "config": self.cfg.model_dump(mode="json"),
         }
 

@@ -13,6 +13,12 @@ import numpy as np
 
 from lerobot_policy_drift.drift.lerobot_compat import normalize_positions
 from lerobot_policy_drift.runtime.backends import PolicyContract
+from lerobot_policy_drift.runtime.bus_timing import (
+    BusCycle,
+    latency_timer,
+    latency_timer_fix,
+    measure_bus_cycle,
+)
 from lerobot_policy_drift.runtime.camera_probe import probe_zmq
 from lerobot_policy_drift.runtime.config import ConfigError, RunConfig, camera_config
 from lerobot_policy_drift.runtime.errors import BUS_ERRORS, ConnectError
@@ -92,14 +98,33 @@ def check_cameras(devices: Devices, cameras: dict[str, str]) -> None:
             )
 
 
+def check_bus_rate(device, what: str, fps: int) -> BusCycle:
+    """The connected ``device``'s bus holds ``fps`` (runtime/bus_timing.py), or a ``ConnectError``
+    naming the measured cycle, the highest rate and, for an FTDI adapter left at its default
+    latency timer, the command that fixes it. Reads only."""
+    cycle = measure_bus_cycle(device.bus)
+    if cycle.highest_hz >= fps:
+        return cycle
+    adapter = ""
+    with contextlib.suppress(OSError):  # no sysfs (not Linux), or not a USB adapter
+        driver, ms = latency_timer(device.config.port)
+        if ms is not None and ms > 1:
+            adapter = f" Its adapter ({driver}) holds every reply up to {ms} ms: {latency_timer_fix(device.config.port)}."
+    raise ConnectError(
+        f"the {what}'s bus cannot hold {fps} Hz: {cycle.describe()}.{adapter} Run at a lower --fps (at most "
+        f"{cycle.highest_hz}, a whole multiple of the policy's rate), or make the bus faster."
+    )
+
+
 def claim_ports(devices: Devices) -> None:
     """One process per arm: claim every port before LeRobot opens it (runtime/ports.py)."""
     for device, what in devices.each():
         devices.claims.append(claim_port(device.config.port, what))
 
 
-def connect(device, what: str, cameras: dict[str, str]) -> None:
-    """LeRobot's ``connect()`` without calibrating; a failure names the part that failed."""
+def connect(device, what: str, cameras: dict[str, str], fps: int) -> BusCycle:
+    """LeRobot's ``connect()`` without calibrating, then the bus cycle against the loop rate
+    (``check_bus_rate``); a failure names the part that failed."""
     try:
         device.connect(calibrate=False)
     except (*BUS_ERRORS, RuntimeError, TimeoutError) as err:  # RuntimeError: LeRobot's motor check
@@ -117,6 +142,7 @@ def connect(device, what: str, cameras: dict[str, str]) -> None:
         raise ConnectError(
             f"the {what}'s servos do not match {device.calibration_fpath}; run lerobot-calibrate for it."
         )
+    return check_bus_rate(device, what, fps)
 
 
 def release(devices: Devices, torque_off: bool, hold: dict | None) -> tuple[str, bool]:

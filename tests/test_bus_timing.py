@@ -1,0 +1,67 @@
+"""USB adapter models through LeRobot's own bus, and the loop rates a bus cannot hold: drift-sim
+with ``--adapter ftdi`` costs what the hardware costs, and drift-run refuses a rate its bus
+cannot sustain before the policy drives the arm."""
+
+from pathlib import Path
+
+import pytest
+from lerobot.robots.utils import make_robot_from_config
+
+from lerobot_policy_drift.robots.arms import follower_config
+from lerobot_policy_drift.robots.emulator import EmulatedRig
+from lerobot_policy_drift.robots.rig import CameraPlan
+from lerobot_policy_drift.runtime.bus_timing import measure_bus_cycle
+from lerobot_policy_drift.runtime.config import ConfigError, RunConfig
+from lerobot_policy_drift.runtime.runner import Runner
+from tests.test_drift_sim_cli import start_sim, stop_sim
+
+
+def cycle_on(port: str, robot_id: str, calibration_dir: Path, arm: str = "so100"):
+    bus = make_robot_from_config(follower_config(arm, port, robot_id, calibration_dir)).bus
+    bus.connect(handshake=True)
+    try:
+        return measure_bus_cycle(bus, reads=20)
+    finally:
+        bus.disconnect(disable_torque=False)
+
+
+@pytest.mark.parametrize("arm", ["so100", "koch"])
+def test_each_adapter_model_costs_lerobot_what_its_hardware_does(arm, tmp_path):
+    p50 = {}
+    for adapter in ("ideal", "ch340", "ftdi-low-latency", "ftdi"):
+        with EmulatedRig.start(arm, tmp_path / adapter, adapter=adapter) as rig:
+            cycle = cycle_on(rig.follower_port, rig.info["id"], Path(rig.info["calibration_dir"]), arm)
+            p50[adapter] = cycle.read_p50_s
+    assert p50["ftdi"] >= 0.016  # the reply waits out the 16 ms latency timer
+    assert p50["ftdi-low-latency"] < 0.5 * p50["ftdi"] and p50["ch340"] < 0.5 * p50["ftdi"]
+    assert p50["ideal"] <= min(p50["ch340"], p50["ftdi-low-latency"]) + 0.002  # framing only adds
+
+
+def test_drift_sim_adapter_flag_reaches_the_bus(tmp_path):
+    proc, info = start_sim(tmp_path, "--robot", "so100", "--adapter", "ftdi")
+    try:
+        cycle = cycle_on(info["follower_port"], info["id"], Path(info["calibration_dir"]))
+    finally:
+        assert stop_sim(proc) == 0
+    assert cycle.read_p50_s >= 0.005 and cycle.highest_hz < 60  # what LeRobot PR #3456 measured on hardware
+
+
+def test_a_rate_the_bus_cannot_hold_is_refused_at_connect_with_torque_off(so100_policy, tmp_path):
+    _, bundle = so100_policy
+    front = CameraPlan(name="front", width=64, height=48)
+    with EmulatedRig.start("so100", tmp_path / "rig", adapter="ftdi", cameras=[front]) as rig:
+        cfg = RunConfig.for_rig(rig, bundle=bundle, report_dir=tmp_path / "r", status=False, fps=90)
+        with pytest.raises(
+            ConfigError, match=r"the arm's bus cannot hold 90 Hz: a sync read of 6 positions"
+        ) as err:
+            Runner(cfg).run()
+        assert "Run at a lower --fps (at most" in str(err.value)
+        assert err.value.arm_state == "connected, then released before any command: torque off; ports closed"
+        assert {s["Torque_Enable"] for s in rig.state().values()} == {0}
+        assert rig.sync_write_times() == []  # no goal was ever commanded
+
+
+def test_adapter_is_for_the_emulated_arm_only(so100_policy):
+    _, bundle = so100_policy
+    with pytest.raises(ConfigError, match="adapter models an emulated arm's USB adapter"):
+        RunConfig.load(robot="so100", port="/dev/ttyACM0", bundle=bundle, adapter="ftdi")
