@@ -90,7 +90,7 @@ def _run_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _cameras(specs: list[str] | None) -> dict[str, str] | None:
+def parse_cameras(specs: list[str] | None) -> dict[str, str] | None:
     if not specs:
         return None
     out = {}
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = vars(_run_parser().parse_args(argv))
     config_file = args.pop("config")
     try:
-        args["cameras"] = _cameras(args.pop("camera"))
+        args["cameras"] = parse_cameras(args.pop("camera"))
         config = RunConfig.load(config_file, **args)
         from .errors import StartupCancelled
         from .monitor import print_summary

@@ -188,11 +188,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import _cameras
+    from .cli import parse_cameras
 
     args = _parser().parse_args(argv)
     try:
-        cameras = _cameras(args.camera) or {}
+        cameras = parse_cameras(args.camera) or {}
     except ConfigError as err:
         print(f"drift-doctor: {err}", file=sys.stderr)
         return 2
