@@ -249,4 +249,8 @@ def _on_emulated_arm(robot: str, bundle: Path | None, options: dict) -> list[Che
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # it only reads: nothing to undo on the arm
+        print("drift-doctor: cancelled by Ctrl-C; nothing was written to the arm.", file=sys.stderr)
+        sys.exit(130)
