@@ -102,7 +102,13 @@ def check_bus_rate(device, what: str, fps: int) -> BusCycle:
     """The connected ``device``'s bus holds ``fps`` (runtime/bus_timing.py), or a ``ConnectError``
     naming the measured cycle, the highest rate and, for an FTDI adapter left at its default
     latency timer, the command that fixes it. Reads only."""
-    cycle = measure_bus_cycle(device.bus)
+    try:
+        cycle = measure_bus_cycle(device.bus)
+    except (*BUS_ERRORS, TimeoutError) as err:
+        raise ConnectError(
+            f"the {what}'s bus failed while its cycle was measured ({' '.join(str(err).split())[:200]}); "
+            "check the cables and the power supply."
+        ) from err
     if cycle.highest_hz >= fps:
         return cycle
     adapter = ""
