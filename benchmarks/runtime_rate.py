@@ -27,33 +27,19 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from lerobot_policy_drift.demos.emulated_policy import CAMERA, policy_bundle, record_teleop_dataset
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 from lerobot_policy_drift.runtime.config import RunConfig
-from lerobot_policy_drift.runtime.monitor import summarize
+from lerobot_policy_drift.runtime.monitor import actuation_figures
 from lerobot_policy_drift.runtime.runner import Runner
 
 
 def policy_for(fps: int, work: Path) -> tuple[Path, Path]:
     root = record_teleop_dataset("so100", work / f"drift_so100_{fps}fps", work / f"rig{fps}", fps=fps)
     return policy_bundle(root, work / f"policy{fps}")
-
-
-def write_intervals(times: list[float], fps: float) -> dict:
-    """Actuation figures from the emulator's SYNC_WRITE arrival times."""
-    intervals = np.diff(np.asarray(times)) * 1e3
-    period = 1e3 / fps
-    return {
-        "writes": len(times),
-        "interval_ms": summarize(intervals),
-        "abs_jitter_ms": summarize(np.abs(intervals - period)),
-        "slow_ticks": int((intervals > 1.5 * period).sum()),
-        "longest_stall_ms": float(intervals.max()) if intervals.size else None,
-    }
 
 
 def flood(pipe: Path, megabytes: float) -> None:
@@ -86,7 +72,7 @@ def run_drift(bundle: Path, fps: int, seconds: float, work: Path, flood_mb: floa
         if flood_mb:
             threading.Thread(target=flood, args=(pipe, flood_mb), daemon=True).start()
         report = Runner(cfg).run()
-        emulator = write_intervals(rig.sync_write_times()[1:-1], fps)  # drop connect/shutdown writes
+        emulator = actuation_figures(rig.sync_write_times()[1:-1], fps)  # drop connect/shutdown writes
     return {"report": report, "emulator": emulator}
 
 
@@ -114,7 +100,7 @@ def run_rollout(checkpoint: Path, seconds: float, work: Path) -> dict:
         t0 = time.time()
         result = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.time() - t0
-        emulator = write_intervals(rig.sync_write_times()[1:-1], 30)
+        emulator = actuation_figures(rig.sync_write_times()[1:-1], 30)
     if result.returncode != 0:
         raise RuntimeError(f"lerobot-rollout failed ({result.returncode}):\n{result.stderr[-3000:]}")
     slow_warnings = result.stderr.count("slower")
@@ -168,15 +154,15 @@ def main() -> None:
             table.add_column(col, justify="right")
         for name, r in results.items():
             e = r["emulator"]
-            j = e["abs_jitter_ms"]
+            j = e["actuation_jitter_ms"]
             table.add_row(
                 name,
-                str(e["writes"]),
+                str(e["actuation_writes"]),
                 f"{j['p50']:.2f}",
                 f"{j['p99']:.2f}",
                 f"{j['max']:.2f}",
-                str(e["slow_ticks"]),
-                f"{e['longest_stall_ms']:.1f}",
+                str(e["actuation_slow_writes"]),
+                f"{e['actuation_longest_ms']:.1f}",
             )
         console.print(table)
     else:
@@ -229,8 +215,8 @@ def main() -> None:
                 f"{j['p50']:.3f} / {j['p99']:.3f} / {j['max']:.2f}",
                 f"{l2['p50']:.0f} / {l2['p99']:.0f}",
                 f"{inf['p50']:.1f} / {inf['p99']:.1f}",
-                f"{e['abs_jitter_ms']['p99']:.2f}",
-                str(e["slow_ticks"]),
+                f"{e['actuation_jitter_ms']['p99']:.2f}",
+                str(e["actuation_slow_writes"]),
             )
         console.print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)

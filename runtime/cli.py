@@ -151,10 +151,10 @@ def _cancel_start_up(signum, _frame):
     raise StartupCancelled(signal.Signals(signum).name)
 
 
-def _session(config: RunConfig, backend=None) -> dict:
+def _session(config: RunConfig, backend=None, write_arrivals=None) -> dict:
     from .runner import run_session
 
-    return run_session(config, backend)
+    return run_session(config, backend, write_arrivals)
 
 
 def _emulated_session(config: RunConfig) -> dict:
@@ -186,7 +186,8 @@ def _emulated_session(config: RunConfig) -> dict:
         if leader:
             rig.set_leader_script(sway_within(rig.plan.leader.calibration, share=0.2, period_s=6.0))
         options = config.model_dump(exclude=WIRING)
-        return _session(RunConfig.for_rig(rig, leader=leader, **options), backend)
+        rig.sync_write_times()  # from here on: the session's goal writes, as the servos received them
+        return _session(RunConfig.for_rig(rig, leader=leader, **options), backend, rig.sync_write_times)
 
 
 def profile_main(argv: list[str] | None = None) -> int:

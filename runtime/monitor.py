@@ -13,6 +13,7 @@ the bus read start for state-only policies) to the return of the bus write that 
 import json
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,21 @@ def summarize(values_ms) -> dict[str, float]:
     }
 
 
+def actuation_figures(arrivals_s, fps: float) -> dict:
+    """What the servos felt: from the arrival times of the goal writes at the bus (seconds, the
+    device's clock), |interval − period| as ``actuation_jitter_ms`` and the writes that came more than
+    1.5 periods after the one before (``actuation_slow_writes``)."""
+    intervals = np.diff(np.asarray(arrivals_s, float)) * 1e3
+    period = 1e3 / fps
+    return {
+        "actuation_writes": len(arrivals_s),
+        "actuation_interval_ms": summarize(intervals),
+        "actuation_jitter_ms": summarize(np.abs(intervals - period)),
+        "actuation_slow_writes": int((intervals > 1.5 * period).sum()),
+        "actuation_longest_ms": float(intervals.max()) if intervals.size else None,
+    }
+
+
 @dataclass
 class LatencyMonitor:
     fps: float
@@ -68,6 +84,10 @@ class LatencyMonitor:
     transitions: list[dict] = field(default_factory=list)
     faults: list[dict] = field(default_factory=list)
     missed_ticks: int = 0
+    # Where the device's own clock is known (the emulated arm): () -> arrival times of every goal
+    # write, read once when the report is written.
+    write_arrivals: Callable[[], list[float]] | None = None
+    _arrivals: list[float] = field(default_factory=list)
 
     def tick(self, t: float, jitter_s: float, stages_s: dict[str, float], depth: int) -> None:
         self.tick_times.append(t)
@@ -116,6 +136,7 @@ class LatencyMonitor:
             "events": dict(self.events),
             "transitions": self.transitions,
             "faults": self.faults,
+            **(actuation_figures(self._arrivals, self.fps) if self._arrivals else {}),
             **(extra or {}),
         }
 
@@ -133,6 +154,8 @@ class LatencyMonitor:
         )
 
     def write(self, out: Path, extra: dict | None = None) -> dict:
+        if self.write_arrivals is not None:
+            self._arrivals = self.write_arrivals()[1:-1]  # without the first and the shutdown hold
         out.mkdir(parents=True, exist_ok=True)
         report = self.report(extra)
         tmp = out / "report.json.tmp"
@@ -163,10 +186,15 @@ class LatencyMonitor:
         ax.set_ylabel("ms (box: p25–p75, whiskers: p1–p99)")
         ax.set_title("Per-stage time")
         ax = axes[0, 1]
-        ax.plot(self.tick_times, self.jitter_ms, lw=0.6)
+        ax.plot(self.tick_times, self.jitter_ms, lw=0.6, label="tick start")
+        if len(self._arrivals) > 1:  # the servos' side: |goal-write interval − period|
+            arrivals = np.asarray(self._arrivals)
+            felt = np.abs(np.diff(arrivals) * 1e3 - 1e3 / self.fps)
+            start = self.tick_times[0] if self.tick_times else 0.0
+            ax.plot(arrivals[1:] - arrivals[0] + start, felt, lw=0.6, label="actuation (at the servos)")
         ax.axhline(1.0, color="r", ls="--", lw=0.8, label="1 ms")
         ax.set_xlabel("s")
-        ax.set_ylabel("tick start jitter, ms")
+        ax.set_ylabel("jitter, ms")
         ax.set_title(f"Jitter ({self.missed_ticks} missed ticks)")
         ax.legend()
         ax = axes[1, 0]

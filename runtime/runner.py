@@ -1,8 +1,8 @@
 """The control loop: start-up, fixed-rate ticks, shutdown.
 
-Start-up, in order: policy → report folder and control pipe → robot classes and every check
-against the policy (runtime/wiring.py) → port claims → connect → first observation, safety limits,
-warm-up. Ctrl-C / SIGTERM during start-up cancels it at the next step (``StartupCancelled``) and
+Start-up, in order: policy → report folder and control pipe → robot classes, every check against
+the policy and a frame from each ZMQ camera (runtime/wiring.py) → port claims → connect, and the
+bus cycle against the loop rate → first observation, safety limits, warm-up. Ctrl-C / SIGTERM during start-up cancels it at the next step (``StartupCancelled``) and
 whatever was started is undone in reverse order.
 
 One tick (``_tick``): read operator commands → ``get_observation`` (bus + cameras) → watchdog on
@@ -108,9 +108,8 @@ class Runner:
         claim_ports(self.devices)
         for device, what in self.devices.each():
             self._checkpoint()
-            cycle = connect(device, what, self.cfg.cameras, self.cfg.fps)
+            self.bus_cycles[what] = connect(device, what, self.cfg.cameras, self.cfg.fps).describe()
             self.final_state = "connected; torque on, holding the pose found at connect"
-            self.bus_cycles[what] = cycle.describe()
 
     def _start_loop(self) -> None:
         """First observation, safety limits, warm-up, then every part of the running loop."""
@@ -292,9 +291,10 @@ class Runner:
         }
 
 
-def run_session(config: RunConfig, backend: Backend | None = None) -> dict:
-    """``drift-run`` as a function (tests, scripts); raises ConfigError/BackendError before connecting."""
+def run_session(config: RunConfig, backend: Backend | None = None, write_arrivals=None) -> dict:
+    """``drift-run`` as a function; ``write_arrivals``: the goal writes on the device's clock, if known."""
     runner = Runner(config, backend)
+    runner.monitor.write_arrivals = write_arrivals
     if threading.current_thread() is threading.main_thread():
         runner.install_signal_handlers()
     return runner.run()

@@ -1,0 +1,34 @@
+"""The report's statistics alone: actuation as the servos felt it, from goal-write arrival times."""
+
+import json
+
+import pytest
+
+from lerobot_policy_drift.runtime.monitor import LatencyMonitor, actuation_figures
+
+
+def test_actuation_jitter_is_the_write_interval_against_the_period():
+    period = 0.01
+    steady = [1.0 + i * period for i in range(50)]
+    figures = actuation_figures(steady, fps=100)
+    assert figures["actuation_writes"] == 50 and figures["actuation_slow_writes"] == 0
+    assert figures["actuation_jitter_ms"]["max"] == pytest.approx(0.0, abs=1e-6)
+    late = [*steady[:10], *(t + 0.004 for t in steady[10:20]), *(t + 0.011 for t in steady[20:])]
+    figures = actuation_figures(late, fps=100)
+    # one write 4 ms late (and its successor 4 ms early), then a gap of 2.1 periods
+    assert figures["actuation_jitter_ms"]["max"] == pytest.approx(7.0, abs=1e-6)
+    assert figures["actuation_slow_writes"] == 1 and figures["actuation_longest_ms"] == pytest.approx(17.0)
+
+
+def test_the_report_carries_actuation_only_where_the_device_clock_is_known(tmp_path):
+    plain = LatencyMonitor(fps=30)
+    plain.tick(0.0, 0.0, {}, 0)
+    assert "actuation_jitter_ms" not in plain.write(tmp_path / "plain")
+    arrivals = [i / 30 for i in range(12)]
+    emulated = LatencyMonitor(fps=30, write_arrivals=lambda: arrivals)
+    emulated.tick(0.0, 0.0, {}, 0)
+    emulated.tick(1 / 30, 0.0, {}, 0)
+    report = emulated.write(tmp_path / "emulated")
+    assert report["actuation_writes"] == 10  # the first write and the shutdown hold are not ticks
+    assert json.loads((tmp_path / "emulated" / "report.json").read_text())["actuation_jitter_ms"]["count"] == 9
+    assert (tmp_path / "emulated" / "latency.png").stat().st_size > 0
