@@ -75,7 +75,9 @@ def test_emulated_session_ctrl_c_stops_cleanly(so100_policy, tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["ticks"] > 30 and report["missed_ticks"] == 0
     # the servos' side, on the emulator's clock: one goal write per tick, the first and the hold aside
-    assert abs(report["actuation_writes"] - report["ticks"]) <= 2 and report["actuation_jitter_ms"]["p50"] < 33
+    assert (
+        abs(report["actuation_writes"] - report["ticks"]) <= 2 and report["actuation_jitter_ms"]["p50"] < 33
+    )
     assert "arm" in report["bus_cycle"] and "sustains" in report["bus_cycle"]["arm"]
     assert not (tmp_path / "emulator" / "follower").exists()  # the emulated port is gone with the session
 

@@ -30,5 +30,7 @@ def test_the_report_carries_actuation_only_where_the_device_clock_is_known(tmp_p
     emulated.tick(1 / 30, 0.0, {}, 0)
     report = emulated.write(tmp_path / "emulated")
     assert report["actuation_writes"] == 10  # the first write and the shutdown hold are not ticks
-    assert json.loads((tmp_path / "emulated" / "report.json").read_text())["actuation_jitter_ms"]["count"] == 9
+    assert (
+        json.loads((tmp_path / "emulated" / "report.json").read_text())["actuation_jitter_ms"]["count"] == 9
+    )
     assert (tmp_path / "emulated" / "latency.png").stat().st_size > 0
