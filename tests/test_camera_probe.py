@@ -23,7 +23,7 @@ def test_a_serving_camera_reports_its_frames_rate_shape_and_age():
         cam.stop()
     assert probe.problem is None and probe.served == ("front",)
     assert probe.shape == (48, 64, 3)
-    assert probe.frames >= 10 and 15 < probe.fps < 45  # 30 fps published; a loaded machine drops some
+    assert probe.frames >= 10 and 10 < probe.fps < 45  # 30 fps published; a loaded machine drops some
     assert 0 <= probe.age_ms < 1000
 
 

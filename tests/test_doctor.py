@@ -114,7 +114,7 @@ def test_both_onnx_runtime_builds_installed_is_a_failure_with_its_fix():
 
 def test_a_stalled_camera_fails_and_a_live_one_reports_its_rate(rig):
     spec = RunConfig.for_rig(rig, bundle=Path("-")).cameras["front"]
-    live = camera_check("front", spec, (48, 64), 30)
+    live = camera_check("front", spec, (48, 64), 20)  # a 30 fps camera: margin for a loaded machine
     assert live.verdict == "ok" and "fps, frame age" in live.detail
     slow = camera_check("front", spec, (48, 64), 60)  # a 30 fps camera for a 60 Hz loop
     assert slow.verdict == "fail" and "below the 60 Hz loop" in slow.detail
@@ -128,10 +128,10 @@ def test_a_stalled_camera_fails_and_a_live_one_reports_its_rate(rig):
 def test_a_slow_adapter_names_the_rate_it_sustains_and_the_latency_timer(tmp_path):
     with EmulatedRig.start("so100", tmp_path / "rig", adapter="ftdi") as slow:  # a 16 ms latency timer
         at_100 = arm(slow, fps=100)["arm: bus cycle"]
-        at_30 = arm(slow, fps=30)["arm: bus cycle"]
+        at_20 = arm(slow, fps=20)["arm: bus cycle"]  # ~45 Hz sustained: margin for a loaded machine
     assert at_100.verdict == "fail" and "below the 100 Hz asked" in at_100.detail
     assert "--fps" in at_100.fix and "latency timer" in at_100.fix
-    assert at_30.verdict == "ok"
+    assert at_20.verdict == "ok"
 
 
 def test_an_ftdi_adapter_with_its_default_latency_timer_is_flagged(tmp_path):
