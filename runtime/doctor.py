@@ -182,9 +182,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", action="append", metavar="NAME=SPEC", help="as drift-run's --camera")
     p.add_argument("--teleop-port", help="the leader arm's serial port")
     p.add_argument("--teleop-id", default="drift_leader")
-    p.add_argument("--fps", type=int, help="the loop rate to check for (default: the bundle's, else 30)")
+    p.add_argument("--fps", type=_rate, help="the loop rate to check for (default: the bundle's, else 30)")
     p.add_argument("--json", action="store_true", help="print the checks as JSON instead of a table")
     return p
+
+
+def _rate(text: str) -> int:
+    """A loop rate as drift-run accepts it (``RunConfig.fps``: 1 to 1000 Hz)."""
+    bounds = RunConfig.model_fields["fps"].metadata
+    low, high = next(m.ge for m in bounds if hasattr(m, "ge")), next(m.le for m in bounds if hasattr(m, "le"))
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of Hz from {low} to {high}")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:

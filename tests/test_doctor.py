@@ -164,3 +164,10 @@ def test_python_and_jetson_cases(tmp_path):
     assert jp6.verdict == "fail" and "JetPack 6" in jp6.detail and "JetPack 7.2" in jp6.fix
     release.write_text("# R39 (release), REVISION: 2.0, GCID: 1, BOARD: generic, EABI: aarch64\n")
     assert jetson_check(release).verdict == "ok"
+
+
+def test_a_loop_rate_drift_run_would_refuse_is_refused_here_too(tmp_path, capsys):
+    for fps in ("0", "1001", "thirty"):
+        with pytest.raises(SystemExit) as exited:
+            main(["--robot", "so100", "--port", str(tmp_path / "ttyACM0"), "--fps", fps])
+        assert exited.value.code == 2 and "a whole number of Hz from 1 to 1000" in capsys.readouterr().err
