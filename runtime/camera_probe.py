@@ -4,7 +4,7 @@ Why not let ``ZMQCamera.connect()`` find out: when its warm-up gets no frame it 
 and terminates its context while its own read thread is still blocked in ``recv`` on that socket.
 libzmq does not allow that; now and then it ends the process with
 ``Assertion failed: pfd.revents & POLLIN (src/signaler.cpp)`` (SIGABRT; seen in LeRobot 0.6, about
-one failed connect in fifteen here). A camera that is not serving is therefore found here, with
+on the 16th failed connect in one run here). A camera that is not serving is therefore found here, with
 one socket used and closed by one thread, and named before anything connects.
 
 The same probe measures a camera's real rate and frame age for ``drift-doctor``.
