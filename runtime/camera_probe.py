@@ -3,7 +3,7 @@
 Why not let ``ZMQCamera.connect()`` find out: when its warm-up gets no frame it closes its socket
 and terminates its context while its own read thread is still blocked in ``recv`` on that socket.
 libzmq does not allow that; now and then it ends the process with
-``Assertion failed: pfd.revents & POLLIN (src/signaler.cpp)`` (SIGABRT; seen in LeRobot 0.6, about
+``Assertion failed: pfd.revents & POLLIN (src/signaler.cpp)`` (SIGABRT; seen in LeRobot 0.6,
 on the 16th failed connect in one run here). A camera that is not serving is therefore found here, with
 one socket used and closed by one thread, and named before anything connects.
 
