@@ -2,10 +2,14 @@
 
     python -m benchmarks.runtime_rate --seconds 600 --rates 30 100     # 10 minutes at each rate
     python -m benchmarks.runtime_rate --compare-rollout --seconds 120  # lerobot-rollout vs drift-run
+    python -m benchmarks.runtime_rate --compare-rollout --seconds 240 --adapter ftdi-low-latency \
+        --bus-order write-first read-first                            # the same, behind an adapter model
     python -m benchmarks.runtime_rate --seconds 120 --rates 100 --nice 0 10 --rounds 2  # priority A/B
     python -m benchmarks.runtime_rate --seconds 60 --rates 100 --gil-switch-ms 5 0.5 0.1 --rounds 3
     python -m benchmarks.runtime_rate --seconds 60 --rates 100 --spin-ms 2 4 --rounds 4
     python -m benchmarks.runtime_rate --seconds 30 --rates 100 --flood-mb 0 5 --rounds 3  # control-pipe flood
+    python -m benchmarks.runtime_rate --seconds 600 --rates 30 50 100 --adapter ftdi-low-latency \
+        --bus-order write-first read-first --rounds 3     # commands on the deadline vs after the read
 
 Timing comes from two places: drift-run's own report (tick-start jitter, stages, inference, camera →
 servo latency) and, for every runtime alike, the emulator's clock: the arrival times of the
@@ -31,6 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lerobot_policy_drift.demos.emulated_policy import CAMERA, policy_bundle, record_teleop_dataset
+from lerobot_policy_drift.robots.adapters import ADAPTERS
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 from lerobot_policy_drift.runtime.config import RunConfig
 from lerobot_policy_drift.runtime.monitor import actuation_figures
@@ -38,6 +43,10 @@ from lerobot_policy_drift.runtime.runner import Runner
 
 
 def policy_for(fps: int, work: Path) -> tuple[Path, Path]:
+    """The untrained bundle for ``fps``, made once per ``--work`` folder and reused after."""
+    out = work / f"policy{fps}"
+    if (out / "bundle" / "manifest.json").exists():
+        return out / "pretrained_model", out / "bundle"
     root = record_teleop_dataset("so100", work / f"drift_so100_{fps}fps", work / f"rig{fps}", fps=fps)
     return policy_bundle(root, work / f"policy{fps}")
 
@@ -56,8 +65,10 @@ def flood(pipe: Path, megabytes: float) -> None:
     os.close(fd)
 
 
-def run_drift(bundle: Path, fps: int, seconds: float, work: Path, flood_mb: float = 0, **options) -> dict:
-    with EmulatedRig.start("so100", work / f"drift_rig_{fps}", cameras=[CAMERA]) as rig:
+def run_drift(
+    bundle: Path, fps: int, seconds: float, work: Path, flood_mb: float = 0, adapter: str = "ideal", **options
+) -> dict:
+    with EmulatedRig.start("so100", work / f"drift_rig_{fps}", cameras=[CAMERA], adapter=adapter) as rig:
         pipe = work / f"control_{fps}"
         cfg = RunConfig.for_rig(
             rig,
@@ -76,8 +87,8 @@ def run_drift(bundle: Path, fps: int, seconds: float, work: Path, flood_mb: floa
     return {"report": report, "emulator": emulator}
 
 
-def run_rollout(checkpoint: Path, seconds: float, work: Path) -> dict:
-    with EmulatedRig.start("so100", work / "rollout_rig", cameras=[CAMERA]) as rig:
+def run_rollout(checkpoint: Path, seconds: float, work: Path, adapter: str = "ideal") -> dict:
+    with EmulatedRig.start("so100", work / "rollout_rig", cameras=[CAMERA], adapter=adapter) as rig:
         cam = rig.info["camera"]
         cameras = (
             f"{{front: {{type: zmq, server_address: {cam['server_address']}, port: {cam['port']}, "
@@ -133,22 +144,42 @@ def main() -> None:
         default=[0.0],
         help="MB flooded into the control pipe, side by side",
     )
+    parser.add_argument(
+        "--adapter",
+        nargs="+",
+        default=["ideal"],
+        choices=list(ADAPTERS),
+        help="USB adapter models, side by side",
+    )
+    parser.add_argument(
+        "--bus-order",
+        nargs="+",
+        default=["write-first"],
+        choices=["write-first", "read-first"],
+        help="drift-run's bus_order values, side by side",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="alternations of the side-by-side values")
     parser.add_argument("--out", type=Path, default=Path("outputs/runtime_rate.json"))
+    parser.add_argument("--work", type=Path, help="scratch folder; its policies are reused by the next run")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="drift-rate-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="drift-rate-"))
     console = Console(width=200)
     results: dict = {}
     if args.compare_rollout:
         checkpoint, bundle = policy_for(30, work)
         # Alternate twice so machine noise hits both alike.
+        adapter = args.adapter[0]
         for round_ in range(2):
             results[f"lerobot-rollout #{round_ + 1}"] = run_rollout(
-                checkpoint, args.seconds / 2, work / f"r{round_}"
+                checkpoint, args.seconds / 2, work / f"r{round_}", adapter
             )
-            results[f"drift-run #{round_ + 1}"] = run_drift(bundle, 30, args.seconds / 2, work / f"d{round_}")
+            for order in args.bus_order:
+                results[f"drift-run {order} #{round_ + 1}"] = run_drift(
+                    bundle, 30, args.seconds / 2, work / f"d{round_}", adapter=adapter, bus_order=order
+                )
         table = Table(
-            title=f"lerobot-rollout (sync) vs drift-run, emulated so100, 30 Hz, 2 × {args.seconds / 2:g} s each"
+            title=f"lerobot-rollout (sync) vs drift-run, emulated so100 ({adapter} adapter), 30 Hz, "
+            f"2 × {args.seconds / 2:g} s each"
         )
         for col in ("runtime", "writes", "|jitter| p50", "p99", "max", "slow ticks", "longest stall ms"):
             table.add_column(col, justify="right")
@@ -169,6 +200,8 @@ def main() -> None:
         table = Table(title=f"drift-run on the emulated so100, {args.seconds:g} s per run")
         cols = (
             "fps",
+            "adapter",
+            "order",
             "nice",
             "GIL ms",
             "spin ms",
@@ -179,33 +212,40 @@ def main() -> None:
             "e2e p50/p99 ms",
             "inference p50/p99 ms",
         )
-        for col in (*cols, "emulator |jitter| p99 ms", "slow ticks"):
+        for col in (*cols, "actuation |jitter| p50/p99/max ms", "slow writes"):
             table.add_column(col, justify="right")
         runs = [
             (fps, k, *variant)
             for fps in args.rates
             for k in range(args.rounds)
-            for variant in itertools.product(args.nice, args.gil_switch_ms, args.spin_ms, args.flood_mb)
+            for variant in itertools.product(
+                args.adapter, args.bus_order, args.nice, args.gil_switch_ms, args.spin_ms, args.flood_mb
+            )
         ]
         policy_fps = {fps: 30 if fps % 30 == 0 else 50 for fps in args.rates}
         bundles = {pf: policy_for(pf, work)[1] for pf in set(policy_fps.values())}
-        for fps, k, nice, switch, spin, flood_mb in runs:
+        for fps, k, adapter, order, nice, switch, spin, flood_mb in runs:
             r = run_drift(
                 bundles[policy_fps[fps]],
                 fps,
                 args.seconds,
                 work,
+                adapter=adapter,
+                bus_order=order,
                 background_nice=nice,
                 gil_switch_ms=switch,
                 spin_ms=spin,
                 flood_mb=flood_mb,
             )
-            name = f"{fps} Hz, nice {nice}, GIL {switch:g} ms, spin {spin:g} ms, flood {flood_mb:g} MB"
+            name = f"{fps} Hz, {adapter}, {order}, nice {nice}, GIL {switch:g} ms, spin {spin:g} ms, flood {flood_mb:g} MB"
             results[name + (f" #{k + 1}" if args.rounds > 1 else "")] = r
             rep, e = r["report"], r["emulator"]
             j, l2, inf = rep["jitter_ms"], rep["e2e_latency_ms"], rep["inference_ms"]
+            a = e["actuation_jitter_ms"]
             table.add_row(
                 str(fps),
+                adapter,
+                order,
                 str(nice),
                 f"{switch:g}",
                 f"{spin:g}",
@@ -215,7 +255,7 @@ def main() -> None:
                 f"{j['p50']:.3f} / {j['p99']:.3f} / {j['max']:.2f}",
                 f"{l2['p50']:.0f} / {l2['p99']:.0f}",
                 f"{inf['p50']:.1f} / {inf['p99']:.1f}",
-                f"{e['actuation_jitter_ms']['p99']:.2f}",
+                f"{a['p50']:.2f} / {a['p99']:.2f} / {a['max']:.2f}",
                 str(e["actuation_slow_writes"]),
             )
         console.print(table)

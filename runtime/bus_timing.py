@@ -3,8 +3,9 @@
 Each tick reads every position (a sync read: the host waits for every servo's reply, and for the
 USB adapter to hand the replies over) and writes every goal (a sync write: no reply, only its
 bytes on the wire). The highest rate keeps that read (its p99) plus the write within ``BUS_SHARE``
-of the period, leaving the rest for the tick's own work. drift-doctor reports it; drift-run
-refuses a faster loop at connect, before the policy drives the arm. Reads only: nothing moves.
+of the period, leaving the rest for the tick's own work; with a leader arm, both buses' cycles
+share that budget. drift-doctor reports it; drift-run refuses a faster loop at connect, before the
+policy drives the arm. Reads only: nothing moves.
 """
 
 import os
@@ -28,13 +29,19 @@ class BusCycle:
 
     @property
     def highest_hz(self) -> int:
-        return int(BUS_SHARE / (self.read_p99_s + self.write_s))
+        return highest_hz([self])
 
     def describe(self) -> str:
         return (
             f"a sync read of {self.motors} positions takes p50 {self.read_p50_s * 1e3:.1f} ms, "
             f"p99 {self.read_p99_s * 1e3:.1f} ms; with the write, the bus sustains ≤ {self.highest_hz} Hz"
         )
+
+
+def highest_hz(cycles: list[BusCycle]) -> int:
+    """The highest loop rate when every tick reads (and writes) each bus in ``cycles`` in turn: the
+    follower's, and in teleop phases the leader's, whose sync read has the same adapter cost."""
+    return int(BUS_SHARE / sum(c.read_p99_s + c.write_s for c in cycles))
 
 
 def measure_bus_cycle(bus, reads: int = BUS_READS) -> BusCycle:

@@ -74,6 +74,11 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-accel", type=float, help="per joint, units per second² (jerk limit)")
     p.add_argument("--watchdog-ms", type=float)
     p.add_argument("--spin-ms", type=float, help="spin (not sleep) this long before each deadline")
+    p.add_argument(
+        "--bus-order",
+        choices=["write-first", "read-first"],
+        help="write-first (default): each deadline writes the goal computed the tick before, then reads",
+    )
     p.add_argument("--refill-margin", type=int)
     p.add_argument("--background-nice", type=int, help="nice increment for the other threads (default 10)")
     p.add_argument(

@@ -89,6 +89,12 @@ class RunConfig(BaseModel):
     control_pipe: Path | None = Field(None, description="FIFO accepting 'auto' / 'teleop' / 'stop' lines")
     record_dir: Path | None = Field(None, description="record teleoperated phases here as a LeRobot dataset")
     record_repo_id: str = Field("local/drift_teleop", description="repo id of the recorded dataset")
+    bus_order: Literal["write-first", "read-first"] = Field(
+        "write-first",
+        description="write-first: each deadline writes the command computed during the previous tick, then "
+        "reads (the servos get their goal on time; an observation acts one period later); read-first: read, "
+        "then write this tick's command (LeRobot's order; the write waits for the read)",
+    )
     spin_ms: float = Field(2.0, ge=0, le=20, description="spin (not sleep) this long before each deadline")
     background_nice: int = Field(
         10, ge=0, le=19, description="nice increment for the other threads (inference, cameras); 0 = off"

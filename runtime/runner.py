@@ -5,10 +5,15 @@ the policy and a frame from each ZMQ camera (runtime/wiring.py) → port claims 
 bus cycle against the loop rate → first observation, safety limits, warm-up. Ctrl-C / SIGTERM during start-up cancels it at the next step (``StartupCancelled``) and
 whatever was started is undone in reverse order.
 
-One tick (``_tick``): read operator commands → ``get_observation`` (bus + cameras) → watchdog on
-stale frames/failed reads → merge a finished chunk and ask for the next one (runtime/feed.py) →
-this tick's command (policy queue, leader arm, or a handover: runtime/modes.py) → safety filter →
-``send_action`` → record timings.
+One tick (``_tick``), with ``bus_order`` write-first (the default): read operator commands →
+``send_action`` of the command computed during the previous tick, so the goal reaches the servos on
+the deadline whatever the reads cost → ``get_observation`` (bus + cameras) → watchdog on stale
+frames/failed reads → merge a finished chunk and ask for the next one (runtime/feed.py) → the next
+tick's command (policy queue, leader arm, or a handover: runtime/modes.py) → safety filter → held
+for the next deadline → record timings. What it costs: an observation (and a leader reading) acts
+one period later than when the command is written straight after the read (read-first, the order
+LeRobot's own loops use, kept as an option); policy actions are keyed by tick, so each still goes
+out on its own tick.
 
 Safe states, whatever ends the session: the last safe command is held (the servos keep that
 goal), then torque is turned off (``torque_off_on_exit``) and the ports are closed; the report
@@ -32,9 +37,18 @@ from .errors import BUS_ERRORS, SessionFault, StartupCancelled
 from .monitor import LatencyMonitor, check_writable
 from .priority import favour_current_thread, keep_gil_through_spin
 from .recording import as_action
-from .session import Loop, start_loop
+from .session import Loop, Pending, start_loop
 from .triggers import Triggers
-from .wiring import Devices, build_devices, check_cameras, claim_ports, close_ports_now, connect, release
+from .wiring import (
+    Devices,
+    build_devices,
+    check_cameras,
+    check_tick_budget,
+    claim_ports,
+    close_ports_now,
+    connect,
+    release,
+)
 
 
 class Runner:
@@ -106,10 +120,13 @@ class Runner:
 
     def _connect(self) -> None:
         claim_ports(self.devices)
+        cycles = {}
         for device, what in self.devices.each():
             self._checkpoint()
-            self.bus_cycles[what] = connect(device, what, self.cfg.cameras, self.cfg.fps).describe()
+            cycles[what] = connect(device, what, self.cfg.cameras, self.cfg.fps)
+            self.bus_cycles[what] = cycles[what].describe()
             self.final_state = "connected; torque on, holding the pose found at connect"
+        check_tick_budget(cycles, self.cfg.fps)
 
     def _start_loop(self) -> None:
         """First observation, safety limits, warm-up, then every part of the running loop."""
@@ -153,7 +170,7 @@ class Runner:
     # -- one tick ------------------------------------------------------------------------------
     def _tick(self, tick) -> bool:
         """One control period; False ends the session."""
-        c, loop, robot = self.backend.contract, self.loop, self.devices.robot
+        loop, names = self.loop, self.backend.contract.action_names
         k, began = tick.index, time.perf_counter()
         stages: dict[str, float] = {}
         for command, source in self.triggers.drain():
@@ -161,38 +178,19 @@ class Runner:
                 self.stop_reason = f"stop ({source})"
                 return False
             loop.modes.switch(command, source, k, loop.safety.last)
+        write_first = self.cfg.bus_order == "write-first"
+        if write_first:  # this deadline's command, computed during the previous tick
+            self._write(loop.pending, stages)
+        obs, stale_why, source = self._observe(stages)
+        target = k + 1 if write_first else k  # the tick whose command is computed now
 
-        # Observation, with the watchdog on failed reads and stale frames.
-        t = time.perf_counter()
-        obs, stale_why = None, None
-        try:
-            obs = robot.get_observation()
-            loop.bus_failures = 0
-        except (TimeoutError, RuntimeError) as err:  # a stale/stopped camera, or a servo error status
-            stale_why = f"observation: {err}"
-        except BUS_ERRORS as err:
-            self._bus_failed(err, "read")
-            stale_why = f"bus: {err}"
-        stages["obs_read"] = time.perf_counter() - t
-        source = t
-        if obs is not None and c.cameras:
-            source, age_ms, stale_why = loop.watchdog.frame_age(robot.cameras.values())
-            self.monitor.frame_age_ms.append(age_ms)
-        if stale_why is None:
-            t = time.perf_counter()
-            loop.history.push(obs)
-            stages["preprocess"] = time.perf_counter() - t
-        else:
-            self.monitor.events["watchdog_hold"] += 1
-        loop.watchdog.check(stale_why)
-
-        # Queue: merge a finished chunk, ask for the next one, pick this tick's command.
+        # Queue: merge a finished chunk, ask for the next one, pick the command.
         t = time.perf_counter()
         auto = loop.modes.mode == "auto"
-        loop.feed.merge(k, loop.modes.epoch if auto else None, loop.safety.last, self._elapsed())
+        loop.feed.merge(target, loop.modes.epoch if auto else None, loop.safety.last, self._elapsed())
         if auto and stale_why is None:
             loop.feed.request(k, loop.policy_inputs, source, loop.modes.epoch)
-        command, from_policy = self._command(k, stale_why)
+        command, from_policy = loop.command(target, stale_why, self.monitor)
         stages["queue"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -202,45 +200,56 @@ class Runner:
         for item in interventions:
             self.monitor.intervention(item.reason, item.joints)
         stages["safety"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        if obs is not None or not stale_why.startswith("bus"):  # a failed bus read: do not write either
-            try:
-                robot.send_action(as_action(c.action_names, safe))
-            except BUS_ERRORS as err:
-                self._bus_failed(err, "write")
-            else:
-                if loop.recorder is not None and loop.modes.mode == "teleop" and obs is not None:
-                    loop.recorder.add(obs, as_action(c.action_names, safe))
-        written = time.perf_counter()
-        stages["bus_write"] = written - t
-        if from_policy:
-            loop.feed.written(k, written)
-        stages["tick"] = written - began
-        self.monitor.tick(tick.started - loop.t0, tick.jitter, stages, loop.feed.schedule.remaining(k + 1))
+        if loop.recorder is not None and loop.modes.mode == "teleop" and obs is not None:
+            loop.recorder.add(obs, as_action(names, safe))  # LeRobot's pairing: the leader at this reading
+        loop.pending = Pending(safe, target, from_policy)
+        if not write_first and (obs is not None or not stale_why.startswith("bus")):
+            self._write(loop.pending, stages)  # read-first: never write after a failed bus read
+        loop.end_tick()
+        stages["tick"] = time.perf_counter() - began
+        self.monitor.tick(
+            tick.started - loop.t0, tick.jitter, stages, loop.feed.schedule.remaining(target + 1)
+        )
         return True
 
-    def _command(self, k: int, stale_why: str | None) -> tuple[np.ndarray, bool]:
-        """This tick's command before safety, and whether it came from the policy queue."""
-        loop = self.loop
-        if loop.modes.mode != "auto":
-            return loop.modes.operator_command(k), False
-        action = loop.feed.pop(k)
-        if stale_why is not None:
-            return loop.safety.last, False  # watchdog: never act on a stale view of the world
-        if action is None:
-            self.monitor.events["underrun_hold" if self.monitor.inference_ms else "awaiting_first_chunk"] += 1
-            return loop.safety.last, False
-        return action, True
+    def _observe(self, stages: dict) -> tuple[dict | None, str | None, float]:
+        """``get_observation`` (bus + cameras) and the watchdog on failed reads and stale frames:
+        (observation or None, why it is not usable or None, when its camera frame arrived)."""
+        loop, robot = self.loop, self.devices.robot
+        t = time.perf_counter()
+        obs, stale_why = None, None
+        try:
+            obs = robot.get_observation()
+        except (TimeoutError, RuntimeError) as err:  # a stale/stopped camera, or a servo error status
+            stale_why = f"observation: {err}"
+        except BUS_ERRORS as err:
+            loop.bus_failed(err, "read", self.monitor.events)
+            stale_why = f"bus: {err}"
+        stages["obs_read"] = time.perf_counter() - t
+        source = t
+        if obs is not None and self.backend.contract.cameras:
+            source, age_ms, stale_why = loop.watchdog.frame_age(robot.cameras.values())
+            self.monitor.frame_age_ms.append(age_ms)
+        if stale_why is None:
+            t = time.perf_counter()
+            loop.history.push(obs)
+            stages["preprocess"] = time.perf_counter() - t
+        else:
+            self.monitor.events["watchdog_hold"] += 1
+        loop.watchdog.check(stale_why)
+        return obs, stale_why, source
 
-    def _bus_failed(self, err: BaseException, direction: str) -> None:
-        """Count a failed bus read/write; too many ticks in a row end the session."""
-        self.loop.bus_failures += 1
-        self.monitor.events[f"bus_{direction}_error"] += 1
-        if self.loop.bus_failures >= self.cfg.bus_error_limit:
-            raise SessionFault(
-                "bus", f"{self.loop.bus_failures} ticks in a row failed to {direction} the arm: {err}"
-            ) from err
+    def _write(self, pending: Pending, stages: dict) -> None:
+        """``send_action``: the goal positions go out on the bus."""
+        t = time.perf_counter()
+        try:
+            self.devices.robot.send_action(as_action(self.backend.contract.action_names, pending.command))
+        except BUS_ERRORS as err:
+            self.loop.bus_failed(err, "write", self.monitor.events)
+        else:
+            if pending.from_policy:
+                self.loop.feed.written(pending.tick, time.perf_counter())
+        stages["bus_write"] = time.perf_counter() - t
 
     def _changed(self, old: str, new: str, why: str, k: int) -> None:
         """A mode transition: timestamped in the report; a teleoperated phase is one recorded episode."""

@@ -1,5 +1,6 @@
 """A running loop's state, all of it created in one place (``start_loop``), so the tick reads
-only what exists: observation history, safety filter, policy feed, mode machine, noise, recorder."""
+only what exists: observation history, safety filter, policy feed, mode machine, noise, recorder,
+the command waiting for its deadline, and the bus-failure count."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,15 @@ from lerobot_policy_drift.runtime.wiring import Devices, joint_limits
 WARMUP_CALLS = 5
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A safe command computed ahead of its deadline (``bus_order`` write-first)."""
+
+    command: np.ndarray
+    tick: int  # the tick whose deadline writes it
+    from_policy: bool
+
+
 @dataclass
 class Loop:
     history: ObservationHistory
@@ -31,8 +41,37 @@ class Loop:
     noise_shape: tuple[int, int]  # (horizon, action_dim)
     recorder: object | None
     watchdog: Watchdog
+    pending: Pending  # the next command to write (write-first: computed during the previous tick)
+    bus_error_limit: int
     t0: float | None = None  # clock time of tick 0, once the clock starts
-    bus_failures: int = 0
+    bus_failures: int = 0  # ticks in a row with a failed bus read or write
+    _tick_failed: BaseException | None = None
+
+    def command(self, target: int, stale_why: str | None, monitor: LatencyMonitor) -> tuple[np.ndarray, bool]:
+        """The command for tick ``target`` before safety, and whether it came from the policy queue."""
+        if self.modes.mode != "auto":
+            return self.modes.operator_command(target), False
+        action = self.feed.pop(target)
+        if stale_why is not None:
+            return self.safety.last, False  # watchdog: never act on a stale view of the world
+        if action is None:
+            monitor.events["underrun_hold" if monitor.inference_ms else "awaiting_first_chunk"] += 1
+            return self.safety.last, False
+        return action, True
+
+    def bus_failed(self, err: BaseException, direction: str, events) -> None:
+        """A failed bus read or write this tick (counted in ``events``)."""
+        events[f"bus_{direction}_error"] += 1
+        self._tick_failed = self._tick_failed or err
+
+    def end_tick(self) -> None:
+        """Too many ticks in a row with a failed bus read or write end the session."""
+        err, self._tick_failed = self._tick_failed, None
+        self.bus_failures = 0 if err is None else self.bus_failures + 1
+        if self.bus_failures >= self.bus_error_limit:
+            raise SessionFault(
+                "bus", f"{self.bus_failures} ticks in a row failed to reach the arm: {err}"
+            ) from err
 
     def policy_inputs(self) -> dict:
         """The graph's inputs for a chunk from the latest observations, with fresh noise."""
@@ -86,4 +125,5 @@ def start_loop(
     latency = LatencyWindow(cfg.latency_window, initial_s=max(warm))
     feed = PolicyFeed(backend, ChunkSchedule(cfg.blend_steps), latency, multiple, cfg.refill_margin, monitor)
     watchdog = Watchdog(cfg.watchdog_ms, cfg.fault_after_ms)
-    return Loop(history, safety, feed, modes, rng, shape, recorder, watchdog)
+    hold = Pending(safety.last, 0, False)  # tick 0 writes the pose found at connect
+    return Loop(history, safety, feed, modes, rng, shape, recorder, watchdog, hold, cfg.bus_error_limit)

@@ -15,6 +15,7 @@ from lerobot_policy_drift.drift.lerobot_compat import normalize_positions
 from lerobot_policy_drift.runtime.backends import PolicyContract
 from lerobot_policy_drift.runtime.bus_timing import (
     BusCycle,
+    highest_hz,
     latency_timer,
     latency_timer_fix,
     measure_bus_cycle,
@@ -119,6 +120,19 @@ def check_bus_rate(device, what: str, fps: int) -> BusCycle:
     raise ConnectError(
         f"the {what}'s bus cannot hold {fps} Hz: {cycle.describe()}.{adapter} Run at a lower --fps (at most "
         f"{cycle.highest_hz}, a whole multiple of the policy's rate), or make the bus faster."
+    )
+
+
+def check_tick_budget(cycles: dict[str, BusCycle], fps: int) -> None:
+    """Each bus holds ``fps`` alone (``check_bus_rate``); a tick that reads the follower and the leader
+    must also fit both, or a ``ConnectError`` names each cycle and the highest rate for the pair."""
+    if len(cycles) < 2 or highest_hz(list(cycles.values())) >= fps:
+        return
+    each = "; ".join(f"the {what}: p99 {c.read_p99_s * 1e3:.1f} ms" for what, c in cycles.items())
+    raise ConnectError(
+        f"the arm and its leader together cannot hold {fps} Hz: a teleoperated tick reads both buses ({each}), "
+        f"so the loop sustains ≤ {highest_hz(list(cycles.values()))} Hz. Run at a lower --fps, or give the "
+        "leader a faster adapter."
     )
 
 

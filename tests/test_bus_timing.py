@@ -1,9 +1,11 @@
 """USB adapter models through LeRobot's own bus, and the loop rates a bus cannot hold: drift-sim
 with ``--adapter ftdi`` costs what the hardware costs, and drift-run refuses a rate its bus
-cannot sustain before the policy drives the arm."""
+cannot sustain before the policy drives the arm (counting a leader arm read in the same tick);
+written first, a goal leaves on its deadline however long the read takes."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from lerobot.robots.utils import make_robot_from_config
 
@@ -65,3 +67,50 @@ def test_adapter_is_for_the_emulated_arm_only(so100_policy):
     _, bundle = so100_policy
     with pytest.raises(ConfigError, match="adapter models an emulated arm's USB adapter"):
         RunConfig.load(robot="so100", port="/dev/ttyACM0", bundle=bundle, adapter="ftdi")
+
+
+def test_a_leader_on_the_same_slow_adapter_is_counted_in_the_tick(so100_policy, tmp_path):
+    """A teleoperated tick reads the follower and the leader: 30 Hz fits either ftdi bus alone
+    (≤ 43 Hz each) but not both in one period."""
+    _, bundle = so100_policy
+    front = CameraPlan(name="front", width=64, height=48)
+    with EmulatedRig.start("so100", tmp_path / "rig", leader=True, adapter="ftdi", cameras=[front]) as rig:
+        cfg = RunConfig.for_rig(
+            rig,
+            leader=True,
+            bundle=bundle,
+            report_dir=tmp_path / "r",
+            status=False,
+            fps=30,
+            mode="teleop-first",
+        )
+        with pytest.raises(ConfigError, match=r"the arm and its leader together cannot hold 30 Hz") as err:
+            Runner(cfg).run()
+        assert "the leader arm: p99 1" in str(err.value)  # its read waits out the 16 ms timer too
+        assert err.value.arm_state.endswith("torque off; ports closed")
+        assert rig.sync_write_times() == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("order", ["write-first", "read-first"])
+def test_write_first_puts_each_goal_on_the_bus_at_its_deadline(order, so100_policy, tmp_path):
+    """Over an ftdi adapter every sync read waits out the 16 ms latency timer. Read-first, each goal
+    leaves after it; write-first, at the tick's deadline, whatever the read costs. The emulator's
+    arrival clock and the loop's deadlines are both CLOCK_MONOTONIC."""
+    _, bundle = so100_policy
+    front = CameraPlan(name="front", width=64, height=48)
+    with EmulatedRig.start("so100", tmp_path / "rig", adapter="ftdi", cameras=[front]) as rig:
+        cfg = RunConfig.for_rig(
+            rig, bundle=bundle, report_dir=tmp_path / "r", status=False, fps=30, duration_s=3, bus_order=order
+        )
+        runner = Runner(cfg)
+        report = runner.run()
+        arrivals = np.array(rig.sync_write_times())
+    t0, period = runner.clock.t0, 1 / 30
+    in_loop = arrivals[(arrivals > t0) & (arrivals < t0 + 3)]
+    after_deadline_ms = np.median((in_loop - t0) % period) * 1e3
+    assert report["ticks"] >= 85 and len(in_loop) >= 85
+    if order == "write-first":
+        assert after_deadline_ms < 5
+    else:
+        assert after_deadline_ms >= 16  # the read's 16 ms came first
