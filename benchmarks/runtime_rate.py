@@ -212,14 +212,19 @@ def main() -> None:
             "e2e p50/p99 ms",
             "inference p50/p99 ms",
         )
-        for col in (*cols, "actuation |jitter| p50/p99/max ms", "slow writes"):
+        for col in (*cols, "send_action p99 ms", "actuation |jitter| p50/p99/max ms", "slow writes"):
             table.add_column(col, justify="right")
         runs = [
             (fps, k, *variant)
             for fps in args.rates
             for k in range(args.rounds)
             for variant in itertools.product(
-                args.adapter, args.bus_order, args.nice, args.gil_switch_ms, args.spin_ms, args.flood_mb
+                args.adapter,
+                args.bus_order,
+                args.nice,
+                args.gil_switch_ms,
+                args.spin_ms,
+                args.flood_mb,
             )
         ]
         policy_fps = {fps: 30 if fps % 30 == 0 else 50 for fps in args.rates}
@@ -255,6 +260,7 @@ def main() -> None:
                 f"{j['p50']:.3f} / {j['p99']:.3f} / {j['max']:.2f}",
                 f"{l2['p50']:.0f} / {l2['p99']:.0f}",
                 f"{inf['p50']:.1f} / {inf['p99']:.1f}",
+                f"{rep['stages']['bus_write']['p99']:.2f}",
                 f"{a['p50']:.2f} / {a['p99']:.2f} / {a['max']:.2f}",
                 str(e["actuation_slow_writes"]),
             )

@@ -233,6 +233,7 @@ class Rig:
         return {
             "follower_transactions": self.follower.transactions,
             "leader_transactions": self.leader.transactions if self.leader else None,
+            "servo_thread_priority": self.follower.thread_priority,
             "camera_frames": {n: c.frames_published for n, c in self.cameras.items()},
             "camera_last_timestamp": {n: c.last_timestamp for n, c in self.cameras.items()},
         }

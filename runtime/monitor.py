@@ -8,6 +8,8 @@ report, the plot and the terminal table are computed at the end. Stages per tick
 (all of it). ``frame_age`` is how old the camera frame was when read. ``e2e`` is per action:
 from the arrival of the camera frame it was computed from (LeRobot's camera thread timestamp;
 the bus read start for state-only policies) to the return of the bus write that sent it.
+``leader_to_bus`` is the same for the operator's commands: from the leader arm's reading to the
+return of the write that sent it (one period more with ``bus_order`` write-first).
 """
 
 import json
@@ -73,6 +75,7 @@ class LatencyMonitor:
     stages: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
     frame_age_ms: list[float] = field(default_factory=list)
     e2e_ms: list[float] = field(default_factory=list)
+    leader_to_bus_ms: list[float] = field(default_factory=list)  # teleop: leader reading -> its write
     command_step: list[float] = field(default_factory=list)  # max |Δ command| over joints, per tick
     inference_ms: list[float] = field(default_factory=list)
     inference_times: list[float] = field(default_factory=list)
@@ -126,6 +129,7 @@ class LatencyMonitor:
             "stages": {name: summarize(v) for name, v in self.stages.items()},
             "frame_age_ms": summarize(self.frame_age_ms),
             "e2e_latency_ms": summarize(self.e2e_ms),
+            "leader_to_bus_ms": summarize(self.leader_to_bus_ms),
             "command_step": summarize(self.command_step),
             "inference_ms": summarize(self.inference_ms),
             "chunks": len(self.inference_ms),

@@ -202,7 +202,7 @@ class Runner:
         stages["safety"] = time.perf_counter() - t
         if loop.recorder is not None and loop.modes.mode == "teleop" and obs is not None:
             loop.recorder.add(obs, as_action(names, safe))  # LeRobot's pairing: the leader at this reading
-        loop.pending = Pending(safe, target, from_policy)
+        loop.pending = Pending(safe, target, from_policy, loop.leader_read_at)
         if not write_first and (obs is not None or not stale_why.startswith("bus")):
             self._write(loop.pending, stages)  # read-first: never write after a failed bus read
         loop.end_tick()
@@ -249,6 +249,8 @@ class Runner:
         else:
             if pending.from_policy:
                 self.loop.feed.written(pending.tick, time.perf_counter())
+            elif pending.leader_read_at is not None:
+                self.monitor.leader_to_bus_ms.append((time.perf_counter() - pending.leader_read_at) * 1e3)
         stages["bus_write"] = time.perf_counter() - t
 
     def _changed(self, old: str, new: str, why: str, k: int) -> None:

@@ -2,6 +2,7 @@
 only what exists: observation history, safety filter, policy feed, mode machine, noise, recorder,
 the command waiting for its deadline, and the bus-failure count."""
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ class Pending:
     command: np.ndarray
     tick: int  # the tick whose deadline writes it
     from_policy: bool
+    leader_read_at: float | None = None  # perf_counter of the leader reading it follows (teleop)
 
 
 @dataclass
@@ -45,12 +47,16 @@ class Loop:
     bus_error_limit: int
     t0: float | None = None  # clock time of tick 0, once the clock starts
     bus_failures: int = 0  # ticks in a row with a failed bus read or write
+    leader_read_at: float | None = None  # when this tick's operator command was read (teleop, handover)
     _tick_failed: BaseException | None = None
 
     def command(self, target: int, stale_why: str | None, monitor: LatencyMonitor) -> tuple[np.ndarray, bool]:
         """The command for tick ``target`` before safety, and whether it came from the policy queue."""
+        self.leader_read_at = None
         if self.modes.mode != "auto":
-            return self.modes.operator_command(target), False
+            command = self.modes.operator_command(target)
+            self.leader_read_at = time.perf_counter()
+            return command, False
         action = self.feed.pop(target)
         if stale_why is not None:
             return self.safety.last, False  # watchdog: never act on a stale view of the world

@@ -140,3 +140,33 @@ def test_the_emulator_child_stays_free_of_torch(tmp_path):
         rig.state()  # the child is up and serving
         maps = Path(f"/proc/{rig._proc.pid}/maps").read_text()
     assert "libtorch" not in maps and "/torch/" not in maps
+
+
+def _real_time_allowed() -> bool:
+    """Whether this machine grants a thread SCHED_FIFO (tried on a throwaway thread)."""
+    import os
+    import threading
+
+    result = []
+
+    def probe():
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+            result.append(True)
+        except (AttributeError, OSError):
+            result.append(False)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+def test_the_servo_thread_reacts_like_hardware_where_the_os_allows(tmp_path):
+    """The chain's thread runs at real-time priority where permitted, so a goal write is seen when
+    it arrives, not at the scheduler's next tick; elsewhere the rig says it could not."""
+    with EmulatedRig.start("so100", tmp_path) as rig:
+        priority = wait_until(lambda: (p := rig.stats()["servo_thread_priority"]) != "not started" and p)
+    assert priority == (
+        "SCHED_FIFO 10" if _real_time_allowed() else "normal (real-time priority not permitted here)"
+    )

@@ -257,6 +257,7 @@ def test_teleop_first_then_auto_then_teleop_without_jumps(rig, so100_policy, tmp
     assert "leader to follower" in report["transitions"][2]["why"]  # the SO leader is actuated
     assert report["stop_reason"] == "stop (pipe)"
     assert report["command_step"]["max"] <= 90.0 / 30 + 1e-9  # no step beyond the limit, ever
+    assert report["leader_to_bus_ms"]["count"] > 90  # every operator command's age when written
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     recorded = LeRobotDataset("local/recorded", root=tmp_path / "recorded")
