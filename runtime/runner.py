@@ -13,7 +13,7 @@ tick's command (policy queue, leader arm, or a handover: runtime/modes.py) → s
 for the next deadline → record timings. What it costs: an observation (and a leader reading) acts
 one period later than when the command is written straight after the read (read-first, the order
 LeRobot's own loops use, kept as an option); policy actions are keyed by tick, so each still goes
-out on its own tick.
+out on its own tick, but a chunk that arrives during tick k first changes tick k+1's goal.
 
 Safe states, whatever ends the session: the last safe command is held (the servos keep that
 goal), then torque is turned off (``torque_off_on_exit``) and the ports are closed; the report
