@@ -37,7 +37,7 @@ from rich.table import Table
 from lerobot_policy_drift.demos.emulated_policy import CAMERA, policy_bundle, record_teleop_dataset
 from lerobot_policy_drift.robots.adapters import ADAPTERS
 from lerobot_policy_drift.robots.emulator import EmulatedRig
-from lerobot_policy_drift.runtime.config import RunConfig
+from lerobot_policy_drift.runtime.config import BUS_ORDERS, RunConfig
 from lerobot_policy_drift.runtime.monitor import actuation_figures
 from lerobot_policy_drift.runtime.runner import Runner
 
@@ -149,13 +149,13 @@ def main() -> None:
         nargs="+",
         default=["ideal"],
         choices=list(ADAPTERS),
-        help="USB adapter models, side by side",
+        help="USB adapter models, side by side (--compare-rollout: the first)",
     )
     parser.add_argument(
         "--bus-order",
         nargs="+",
         default=["write-first"],
-        choices=["write-first", "read-first"],
+        choices=BUS_ORDERS,
         help="drift-run's bus_order values, side by side",
     )
     parser.add_argument("--rounds", type=int, default=1, help="alternations of the side-by-side values")

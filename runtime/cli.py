@@ -23,7 +23,7 @@ from lerobot_policy_drift.export.onnxrt import ORT_PROVIDERS
 from lerobot_policy_drift.robots.adapters import ADAPTERS
 
 from .backends import BackendError, make_backend
-from .config import ConfigError, RunConfig
+from .config import BUS_ORDERS, ConfigError, RunConfig
 from .monitor import LatencyMonitor, summary_table
 
 PRECISIONS = ["fp32", "fp16", "int8"]
@@ -76,7 +76,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--spin-ms", type=float, help="spin (not sleep) this long before each deadline")
     p.add_argument(
         "--bus-order",
-        choices=["write-first", "read-first"],
+        choices=BUS_ORDERS,
         help="write-first (default): each deadline writes the goal computed the tick before, then reads",
     )
     p.add_argument("--refill-margin", type=int)

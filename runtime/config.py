@@ -26,6 +26,9 @@ SAFETY_RANGES = {
 }
 
 
+BUS_ORDERS = ("write-first", "read-first")  # when a tick writes its goal: at the deadline, or after the read
+
+
 def _bounded(name: str, default, description: str, integer: bool = False):
     lo, hi = SAFETY_RANGES[name]
     if integer:
@@ -89,7 +92,7 @@ class RunConfig(BaseModel):
     control_pipe: Path | None = Field(None, description="FIFO accepting 'auto' / 'teleop' / 'stop' lines")
     record_dir: Path | None = Field(None, description="record teleoperated phases here as a LeRobot dataset")
     record_repo_id: str = Field("local/drift_teleop", description="repo id of the recorded dataset")
-    bus_order: Literal["write-first", "read-first"] = Field(
+    bus_order: Literal[BUS_ORDERS] = Field(
         "write-first",
         description="write-first: each deadline writes the command computed during the previous tick, then "
         "reads (the servos get their goal on time; an observation acts one period later); read-first: read, "

@@ -190,7 +190,7 @@ class Runner:
         loop.feed.merge(target, loop.modes.epoch if auto else None, loop.safety.last, self._elapsed())
         if auto and stale_why is None:
             loop.feed.request(k, loop.policy_inputs, source, loop.modes.epoch)
-        command, from_policy = loop.command(target, stale_why, self.monitor)
+        command, from_policy, leader_read_at = loop.command(target, stale_why, self.monitor)
         stages["queue"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -202,7 +202,7 @@ class Runner:
         stages["safety"] = time.perf_counter() - t
         if loop.recorder is not None and loop.modes.mode == "teleop" and obs is not None:
             loop.recorder.add(obs, as_action(names, safe))  # LeRobot's pairing: the leader at this reading
-        loop.pending = Pending(safe, target, from_policy, loop.leader_read_at)
+        loop.pending = Pending(safe, target, from_policy, leader_read_at)
         if not write_first and (obs is not None or not stale_why.startswith("bus")):
             self._write(loop.pending, stages)  # read-first: never write after a failed bus read
         loop.end_tick()
@@ -246,12 +246,14 @@ class Runner:
             self.devices.robot.send_action(as_action(self.backend.contract.action_names, pending.command))
         except BUS_ERRORS as err:
             self.loop.bus_failed(err, "write", self.monitor.events)
-        else:
-            if pending.from_policy:
-                self.loop.feed.written(pending.tick, time.perf_counter())
-            elif pending.leader_read_at is not None:
-                self.monitor.leader_to_bus_ms.append((time.perf_counter() - pending.leader_read_at) * 1e3)
-        stages["bus_write"] = time.perf_counter() - t
+            stages["bus_write"] = time.perf_counter() - t
+            return
+        written = time.perf_counter()
+        stages["bus_write"] = written - t
+        if pending.from_policy:
+            self.loop.feed.written(pending.tick, written)
+        elif pending.leader_read_at is not None:
+            self.monitor.leader_to_bus_ms.append((written - pending.leader_read_at) * 1e3)
 
     def _changed(self, old: str, new: str, why: str, k: int) -> None:
         """A mode transition: timestamped in the report; a teleoperated phase is one recorded episode."""

@@ -25,7 +25,8 @@ WARMUP_CALLS = 5
 
 @dataclass(frozen=True)
 class Pending:
-    """A safe command computed ahead of its deadline (``bus_order`` write-first)."""
+    """A safe command and the tick it is for: written at that tick's deadline (``bus_order``
+    write-first) or straight away (read-first)."""
 
     command: np.ndarray
     tick: int  # the tick whose deadline writes it
@@ -47,23 +48,22 @@ class Loop:
     bus_error_limit: int
     t0: float | None = None  # clock time of tick 0, once the clock starts
     bus_failures: int = 0  # ticks in a row with a failed bus read or write
-    leader_read_at: float | None = None  # when this tick's operator command was read (teleop, handover)
     _tick_failed: BaseException | None = None
 
-    def command(self, target: int, stale_why: str | None, monitor: LatencyMonitor) -> tuple[np.ndarray, bool]:
-        """The command for tick ``target`` before safety, and whether it came from the policy queue."""
-        self.leader_read_at = None
+    def command(
+        self, target: int, stale_why: str | None, monitor: LatencyMonitor
+    ) -> tuple[np.ndarray, bool, float | None]:
+        """The command for tick ``target`` before safety, whether it came from the policy queue, and
+        when the leader reading it follows was taken (operator modes; None otherwise)."""
         if self.modes.mode != "auto":
-            command = self.modes.operator_command(target)
-            self.leader_read_at = time.perf_counter()
-            return command, False
+            return self.modes.operator_command(target), False, time.perf_counter()
         action = self.feed.pop(target)
         if stale_why is not None:
-            return self.safety.last, False  # watchdog: never act on a stale view of the world
+            return self.safety.last, False, None  # watchdog: never act on a stale view of the world
         if action is None:
             monitor.events["underrun_hold" if monitor.inference_ms else "awaiting_first_chunk"] += 1
-            return self.safety.last, False
-        return action, True
+            return self.safety.last, False, None
+        return action, True, None
 
     def bus_failed(self, err: BaseException, direction: str, events) -> None:
         """A failed bus read or write this tick (counted in ``events``)."""
