@@ -167,12 +167,16 @@ def test_slow_inference_holds_on_underrun_and_drops_what_it_missed(rig, so100_po
 
 
 def test_nan_actions_are_held_and_counted(rig, so100_policy, tmp_path):
+    """On the real 30 Hz clock: on the simulated one the ticks outrun real inference, and on a loaded
+    machine every chunk could arrive stale, so no action would reach the safety layer at all."""
     _, bundle = so100_policy
-    report = simulated(
-        config_for(rig, bundle, tmp_path / "r", duration_s=2), backend=NaNBackend(OrtBackend(bundle))
+    report = Runner(
+        config_for(rig, bundle, tmp_path / "r", duration_s=2), NaNBackend(OrtBackend(bundle))
     ).run()
     policy_actions = report["e2e_latency_ms"]["count"]  # one per policy action that reached the bus
-    assert "fault" not in report and report["interventions"]["non_finite"] == policy_actions > 0
+    # Write-first: the goal computed during the last tick (for the tick after it) is never written.
+    assert "fault" not in report and policy_actions > 0
+    assert policy_actions <= report["interventions"]["non_finite"] <= policy_actions + 1
     assert report["intervention_joints"]["non_finite:elbow_flex.pos"] == report["interventions"]["non_finite"]
 
 
