@@ -5,7 +5,7 @@
 
 For each prepared policy (small and default U-Net, one and two 96x96 cameras: DriftGraph, the torch
 backend's computation, as a ``torch.export`` program) it measures, in one run: p50/p99 per chunk
-on the CPU, on CUDA eager, on CUDA replaying a captured CUDA graph, and CUDA eager under FP16
+on the CPU, on CUDA eager, on CUDA replaying a captured CUDA graph, and CUDA eager and graph replay under FP16
 autocast, with the FP32-CUDA and FP16 outputs compared to the CPU's against the accelerator gate
 (export/parity.py). It also says which ONNX Runtime providers and whether TensorRT are present
 there. Without a CUDA GPU it says so, times the CPU only, and exits 0: ``gpu`` is null in the JSON.
@@ -126,6 +126,14 @@ def check_program(carry: Path, spec: dict, calls: int, cpu_calls: int, cuda: boo
 
         row["fp16_parity"] = gate(half(), reference)
         row["cuda_fp16_eager"] = percentiles(timing.time_calls(half, calls, warmup=10))
+        with torch.autocast("cuda", dtype=torch.float16):
+            half_graph = _captured(module, on_gpu)["graph"]
+
+        def half_replay():
+            half_graph.replay()
+            torch.cuda.synchronize()
+
+        row["cuda_graph_fp16"] = percentiles(timing.time_calls(half_replay, calls, warmup=10))
     return row
 
 
@@ -207,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     manifest = json.loads(manifest_file.read_text())
-    if manifest["torch"] != torch.__version__:
+    if manifest["torch"].split("+")[0] != torch.__version__.split("+")[0]:
         print(
             f"gpu-check: the programs were exported by torch {manifest['torch']}, this is {torch.__version__}; prepare them with this version",
             file=sys.stderr,
