@@ -61,6 +61,21 @@ class DriftConfig(PreTrainedConfig):
         mask_padding: exclude copy-padded actions past an episode's end from the field.
         noise_scale: multiplies the N(0, I) noise at inference only (evaluation knob; keep
             1.0 on multimodal tasks: 0 collapses onto the between-mode mean).
+
+    Committed prefix (training-time real-time chunking, off by default):
+        prefix_conditioning: the generator also receives the first d actions of the chunk
+            (the actions the arm will already have executed when the chunk arrives) and
+            generates the rest consistent with them, so a new chunk continues the plan in
+            progress instead of choosing a mode afresh. In training d is drawn per example
+            from 0..max_prefix_steps (0 keeps the unconditional, multimodal behaviour); the
+            given steps replace the noise at their chunk positions, a thermometer code of d
+            joins the U-Net's FiLM conditioning, the output there is the prefix itself, and
+            the drifting loss covers only the free steps. Such a checkpoint serves LeRobot's
+            RTC rollout engine (``supports_rtc()``) and exports a graph with a prefix input.
+        max_prefix_steps: the longest prefix, in chunk steps: the inference delay the policy
+            can absorb (inference plus observation age, divided by the control period). The
+            default 4 covers 133 ms at 30 Hz; at least one executed step must stay free, so
+            it is below n_action_steps.
     """
 
     n_obs_steps: int = 2
@@ -101,6 +116,8 @@ class DriftConfig(PreTrainedConfig):
     chunk_representation: str = "flat"
     mask_padding: bool = False
     noise_scale: float = 1.0
+    prefix_conditioning: bool = False
+    max_prefix_steps: int = 4
 
     # Optimizer / scheduler presets (Diffusion Policy's recipe, with tighter clipping).
     optimizer_lr: float = 1e-4
@@ -205,6 +222,13 @@ class DriftConfig(PreTrainedConfig):
             self.state_range_floor >= 0, "state_range_floor", "≥ 0 (robot units)", self.state_range_floor
         )
         _require(self.noise_scale >= 0, "noise_scale", "≥ 0 (1.0 recommended)", self.noise_scale)
+        _require(
+            not self.prefix_conditioning or 1 <= self.max_prefix_steps < self.n_action_steps,
+            "max_prefix_steps",
+            f"in [1, n_action_steps - 1 = {self.n_action_steps - 1}] with prefix_conditioning"
+            " (at least one executed step must be generated)",
+            self.max_prefix_steps,
+        )
         _require(self.optimizer_lr > 0, "optimizer_lr", "> 0", self.optimizer_lr)
         _require(
             self.optimizer_grad_clip_norm >= 0,

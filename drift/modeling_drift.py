@@ -63,7 +63,11 @@ class DriftModel(nn.Module):
         if config.env_state_feature:
             cond_dim += config.env_state_feature.shape[0]
         self.global_cond_dim = cond_dim * config.n_obs_steps
-        self.unet = DiffusionConditionalUnet1d(config, global_cond_dim=self.global_cond_dim)
+        # A committed prefix adds its length (a thermometer code) to the FiLM conditioning.
+        self.prefix_steps = config.max_prefix_steps if config.prefix_conditioning else 0
+        self.unet = DiffusionConditionalUnet1d(
+            config, global_cond_dim=self.global_cond_dim + self.prefix_steps
+        )
         # Learnable gain of the noise skip (see DriftConfig.noise_skip): 1 at init, free to shrink.
         self.noise_gain = nn.Parameter(torch.ones(1)) if config.noise_skip else None
 
@@ -88,26 +92,72 @@ class DriftModel(nn.Module):
             features.append(batch[OBS_ENV_STATE])
         return torch.cat(features, dim=-1).flatten(start_dim=1)
 
-    def generate(self, global_cond: Tensor, noise: Tensor) -> Tensor:
-        """One U-Net call: noise chunk [B, horizon, action_dim] → normalized action chunk."""
+    def given_steps(self, prefix_len: Tensor) -> Tensor:
+        """[B, horizon] bool: the chunk positions a prefix of ``prefix_len`` [B] actions fills.
+
+        The prefix starts at the current step (position n_obs_steps - 1), where the executed
+        slice starts: its actions are the first ones the arm executes from this chunk's time on.
+        """
+        position = torch.arange(self.config.horizon, device=prefix_len.device)
+        start = self.config.n_obs_steps - 1
+        return (position >= start) & (position < start + prefix_len[:, None])
+
+    def generate(
+        self,
+        global_cond: Tensor,
+        noise: Tensor,
+        prefix: Tensor | None = None,
+        prefix_len: Tensor | None = None,
+    ) -> Tensor:
+        """One U-Net call: noise chunk [B, horizon, action_dim] → normalized action chunk.
+
+        With prefix conditioning, ``prefix`` [B, max_prefix_steps, action_dim] (normalized) and
+        ``prefix_len`` [B] (int, 0..max_prefix_steps) give the committed first actions: they
+        replace the noise at their positions, their count joins the FiLM conditioning, and the
+        output holds them unchanged. Without a prefix the policy acts as if d = 0.
+        """
         timestep = torch.zeros(noise.shape[0], dtype=torch.long, device=noise.device)
+        if self.prefix_steps:
+            b, horizon, _ = noise.shape
+            if prefix is None:
+                prefix = noise.new_zeros(b, self.prefix_steps, noise.shape[-1])
+                prefix_len = torch.zeros(b, dtype=torch.long, device=noise.device)
+            code = (torch.arange(self.prefix_steps, device=noise.device) < prefix_len[:, None]).to(
+                noise.dtype
+            )
+            start = self.config.n_obs_steps - 1
+            placed = nn.functional.pad(
+                prefix * code[..., None], (0, 0, start, horizon - start - self.prefix_steps)
+            )
+            given = self.given_steps(prefix_len)[..., None]
+            noise = torch.where(given, placed, noise)
+            global_cond = torch.cat([global_cond, code], dim=-1)
         out = self.unet(noise, timestep, global_cond=global_cond)
-        return out if self.noise_gain is None else out + self.noise_gain * noise
+        out = out if self.noise_gain is None else out + self.noise_gain * noise
+        return torch.where(given, placed, out) if self.prefix_steps else out
 
     def sample_noise(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
         shape = (batch_size, self.config.horizon, self.action_dim)
         return torch.randn(shape, device=device, dtype=dtype)
 
-    def generate_actions(self, batch: dict[str, Tensor], noise: Tensor | None = None) -> Tensor:
+    def generate_actions(
+        self,
+        batch: dict[str, Tensor],
+        noise: Tensor | None = None,
+        prefix: Tensor | None = None,
+        prefix_len: Tensor | None = None,
+    ) -> Tensor:
         """The ``n_action_steps`` actions to execute, [B, n_action_steps, action_dim] (normalized).
 
         ``noise`` is a N(0, I) draw (fresh per chunk when not given); it is multiplied by
         ``config.noise_scale`` here so a caller-given draw means the same as an internal one.
+        ``prefix``/``prefix_len``: the committed first actions (see :meth:`generate`); the
+        returned chunk starts with them.
         """
         global_cond = self.encode(batch)
         if noise is None:
             noise = self.sample_noise(global_cond.shape[0], global_cond.device, global_cond.dtype)
-        chunk = self.generate(global_cond, noise * self.config.noise_scale)
+        chunk = self.generate(global_cond, noise * self.config.noise_scale, prefix, prefix_len)
         start = self.config.n_obs_steps - 1
         return chunk[:, start : start + self.config.n_action_steps]
 
@@ -119,11 +169,22 @@ class DriftModel(nn.Module):
         g = cfg.num_samples_per_obs
         global_cond = self.encode(batch).repeat_interleave(g, dim=0)
         noise = self.sample_noise(b * g, expert.device, expert.dtype)
-        generated = self.generate(global_cond, noise).reshape(b, g, t, d)
+        prefix = prefix_len = None
+        free = torch.ones(b, t, dtype=torch.bool, device=expert.device)
+        if self.prefix_steps:
+            # Each example gets its own committed prefix of the expert chunk, 0 included.
+            prefix_len = torch.randint(0, self.prefix_steps + 1, (b,), device=expert.device)
+            start = cfg.n_obs_steps - 1
+            prefix = expert[:, start : start + self.prefix_steps]
+            free = ~self.given_steps(prefix_len)
+            prefix, prefix_len = prefix.repeat_interleave(g, dim=0), prefix_len.repeat_interleave(g, dim=0)
+        generated = self.generate(global_cond, noise, prefix, prefix_len).reshape(b, g, t, d)
 
         valid = None
         if cfg.mask_padding and "action_is_pad" in batch:
-            valid = (~batch["action_is_pad"]).to(expert.dtype)[:, :, None].expand(b, t, d)
+            free = free & ~batch["action_is_pad"]
+        if self.prefix_steps or (cfg.mask_padding and "action_is_pad" in batch):
+            valid = free.to(expert.dtype)[:, :, None].expand(b, t, d)
 
         losses, fields = [], []
         if cfg.chunk_representation in ("flat", "both"):
@@ -202,18 +263,53 @@ class DriftPolicy(PreTrainedPolicy):
                 batch[key] = batch[key].unsqueeze(1)
         return stack_camera_images(batch, self.config)
 
+    def supports_rtc(self) -> bool:
+        """LeRobot's RTC rollout engine may drive this policy: it was trained to continue a prefix."""
+        return self.config.prefix_conditioning
+
     @torch.no_grad()
-    def predict_action_chunk(self, batch: dict[str, Tensor], noise: Tensor | None = None) -> Tensor:
+    def predict_action_chunk(
+        self,
+        batch: dict[str, Tensor],
+        noise: Tensor | None = None,
+        inference_delay: int | None = None,
+        prev_chunk_left_over: Tensor | None = None,
+    ) -> Tensor:
         """[B, n_action_steps, action_dim] normalized actions from one generator call.
 
         Uses the observation queues when ``select_action`` has filled them, else ``batch``
         as given (e.g. a dataloader batch with a time axis).
+
+        LeRobot's RTC contract: ``prev_chunk_left_over`` holds the previous chunk's unexecuted
+        actions (normalized, [T, A] or [B, T, A], zero-padded) and ``inference_delay`` how many
+        of them will have been executed when this chunk arrives; the first
+        min(inference_delay, max_prefix_steps, T) returned actions are those, and the rest
+        continue them.
         """
         if any(len(q) > 0 for k, q in self._queues.items() if k != ACTION):
             batch = {k: torch.stack(list(q), dim=1) for k, q in self._queues.items() if k != ACTION}
         else:
             batch = self._with_time_axis(batch)
-        return self.model.generate_actions(batch, noise=noise)
+        prefix, prefix_len = self._committed_prefix(batch[OBS_STATE], inference_delay, prev_chunk_left_over)
+        return self.model.generate_actions(batch, noise=noise, prefix=prefix, prefix_len=prefix_len)
+
+    def _committed_prefix(
+        self, state: Tensor, inference_delay: int | None, left_over: Tensor | None
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """(prefix [B, max_prefix_steps, A], prefix_len [B]) from an RTC call, or (None, None)."""
+        if left_over is None or not inference_delay:
+            return None, None
+        if not self.config.prefix_conditioning:
+            raise ValueError(
+                "This drift checkpoint was trained without prefix_conditioning, so it cannot continue a "
+                "previous chunk. Run it without RTC, or retrain with --policy.prefix_conditioning=true."
+            )
+        left = left_over if left_over.ndim == 3 else left_over[None]
+        b, p = state.shape[0], self.config.max_prefix_steps
+        d = min(int(inference_delay), p, left.shape[1])
+        prefix = state.new_zeros(b, p, left.shape[-1])
+        prefix[:, :d] = left[:, :d].to(prefix)
+        return prefix, torch.full((b,), d, dtype=torch.long, device=state.device)
 
     @torch.no_grad()
     def select_action(self, batch: dict[str, Tensor], noise: Tensor | None = None) -> Tensor:
