@@ -1,6 +1,8 @@
 """The policies the benchmarks compare, built on identical backbones and trained on identical data.
 
 * ``drift``: DriftPolicy, 1 network call per chunk.
+* ``drift_prefix``: the same, trained with prefix conditioning (``prefix_conditioning=True``):
+  it also learns to continue a committed prefix of 0..4 actions; sampled here without one.
 * ``drift_g1`` / ``drift_mixed``: negative controls that a correct drifting loss must fail
   (G = 1 degenerates to regression; one group for the whole batch ignores the observation).
 * ``regression``: the same U-Net fed zero noise and trained with MSE (deterministic BC).
@@ -23,7 +25,7 @@ from lerobot_policy_drift.drift import DriftConfig, DriftPolicy
 from lerobot_policy_drift.drift.objective import drift_loss
 from lerobot_policy_drift.drift.timing import round_robin
 
-METHODS = ("drift", "drift_g1", "drift_mixed", "regression", "dp100", "dp10")
+METHODS = ("drift", "drift_prefix", "drift_g1", "drift_mixed", "regression", "dp100", "dp10")
 
 
 def toy_features(state_dim: int = 2, action_dim: int = 2) -> dict:
@@ -56,7 +58,8 @@ def build(method: str, down_dims: tuple[int, ...], horizon: int = 16, n_obs_step
     if method.startswith("dp"):
         return DiffusionPolicy(DiffusionConfig(**feats, **common, pretrained_backbone_weights=None))
     g = 1 if method == "drift_g1" else 4
-    return DriftPolicy(DriftConfig(**feats, **common, num_samples_per_obs=g))
+    prefix = method == "drift_prefix"
+    return DriftPolicy(DriftConfig(**feats, **common, num_samples_per_obs=g, prefix_conditioning=prefix))
 
 
 def loss_fn(method: str, policy) -> Callable[[dict], torch.Tensor]:

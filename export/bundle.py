@@ -128,6 +128,7 @@ def export_bundle(
             n_action_steps=cfg.n_action_steps,
             batch_size=batch,
             noise_scale=cfg.noise_scale,
+            max_prefix_steps=cfg.max_prefix_steps if cfg.prefix_conditioning else None,
             normalization=_normalization(ckpt),
             exporter=f"torch.onnx.export(dynamo=False) torch {torch.__version__}",
             opset=opset,

@@ -4,6 +4,11 @@
 steps (their transforms trace into plain arithmetic with the statistics as constants), so the
 graph needs neither torch nor LeRobot at run time. Inside: uint8 → [0, 1], normalization,
 centre crop (eval mode), encoder, one U-Net call, the executed slice, unnormalization.
+
+A prefix-conditioned checkpoint's graph also takes the committed actions: ``action.prefix``
+[B, max_prefix_steps, action_dim] in robot units (normalized inside with the action statistics)
+and ``action.prefix_length`` [B] (int64, 0..max_prefix_steps): the first ``prefix_length``
+returned actions are those, and the rest continue them.
 """
 
 import copy
@@ -19,6 +24,7 @@ from lerobot_policy_drift.drift.lerobot_compat import apply_normalization
 from .checkpoint import LoadedCheckpoint
 
 NOISE = "noise"
+PREFIX, PREFIX_LENGTH = "action.prefix", "action.prefix_length"
 OUTPUT = "action"
 
 
@@ -27,7 +33,12 @@ def input_names(ckpt: LoadedCheckpoint) -> list[str]:
     names = [OBS_STATE]
     if cfg.env_state_feature:
         names.append(OBS_ENV_STATE)
-    return names + list(cfg.image_features) + [NOISE]
+    return (
+        names
+        + list(cfg.image_features)
+        + [NOISE]
+        + ([PREFIX, PREFIX_LENGTH] if cfg.prefix_conditioning else [])
+    )
 
 
 def input_shapes(ckpt: LoadedCheckpoint, batch: int) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -40,6 +51,9 @@ def input_shapes(ckpt: LoadedCheckpoint, batch: int) -> dict[str, tuple[tuple[in
     for key, ft in cfg.image_features.items():
         shapes[key] = ((batch, s, *ft.shape), "uint8")
     shapes[NOISE] = ((batch, cfg.horizon, cfg.action_feature.shape[0]), "float32")
+    if cfg.prefix_conditioning:
+        shapes[PREFIX] = ((batch, cfg.max_prefix_steps, cfg.action_feature.shape[0]), "float32")
+        shapes[PREFIX_LENGTH] = ((batch,), "int64")
     return shapes
 
 
@@ -61,7 +75,8 @@ class StaticCenterCrop(nn.Module):
 
 
 class DriftGraph(nn.Module):
-    """forward(state, [env_state], *images_uint8, noise) → actions [B, n_action_steps, action_dim]."""
+    """forward(state, [env_state], *images_uint8, noise, [prefix, prefix_length]) → actions
+    [B, n_action_steps, action_dim]."""
 
     def __init__(self, ckpt: LoadedCheckpoint):
         super().__init__()
@@ -75,6 +90,7 @@ class DriftGraph(nn.Module):
                 encoder.center_crop = StaticCenterCrop(in_hw, tuple(cfg.crop_shape))
         self.camera_keys = list(cfg.image_features)
         self.has_env_state = cfg.env_state_feature is not None
+        self.has_prefix = cfg.prefix_conditioning
         self.eval()  # an inference graph only: forward refuses training mode
 
     def forward(self, *inputs: Tensor) -> Tensor:
@@ -85,6 +101,10 @@ class DriftGraph(nn.Module):
         if self.has_env_state:
             env = inputs.pop(0)
             batch[OBS_ENV_STATE] = apply_normalization(self.normalizer, env, OBS_ENV_STATE, FeatureType.ENV)
+        prefix = prefix_len = None
+        if self.has_prefix:
+            prefix_len = inputs.pop()
+            prefix = apply_normalization(self.unnormalizer, inputs.pop(), ACTION, FeatureType.ACTION)
         noise = inputs.pop()
         if self.camera_keys:
             images = [
@@ -92,7 +112,7 @@ class DriftGraph(nn.Module):
                 for key, img in zip(self.camera_keys, inputs, strict=True)
             ]
             batch[OBS_IMAGES] = torch.stack(images, dim=2)
-        actions = self.policy.model.generate_actions(batch, noise=noise)
+        actions = self.policy.model.generate_actions(batch, noise=noise, prefix=prefix, prefix_len=prefix_len)
         return apply_normalization(self.unnormalizer, actions, ACTION, FeatureType.ACTION, inverse=True)
 
 

@@ -15,7 +15,7 @@ from lerobot_policy_drift.drift.lerobot_compat import normalizer_stats
 from lerobot_policy_drift.drift.video_backend import video_backend
 
 from .checkpoint import ExportError, LoadedCheckpoint
-from .graph import NOISE, action_affine, input_shapes
+from .graph import NOISE, PREFIX, PREFIX_LENGTH, action_affine, input_shapes
 from .manifest import ParityReport
 from .onnxrt import create_session, run
 from .parity import GATES, measure
@@ -30,9 +30,10 @@ class InputSet:
 
 
 def random_inputs(ckpt: LoadedCheckpoint, batch: int, n: int, gen: torch.Generator) -> InputSet:
-    """States spread 10 % past the training range, random images, N(0, I) noise."""
+    """States (and committed actions) spread 10 % past the training range, random images, N(0, I)
+    noise, prefix lengths 0..max_prefix_steps."""
     shapes = input_shapes(ckpt, batch)
-    stats = normalizer_stats(ckpt.normalizer)
+    stats = normalizer_stats(ckpt.normalizer) | normalizer_stats(ckpt.unnormalizer)
     feeds = []
     for _ in range(n):
         feed = {}
@@ -41,12 +42,20 @@ def random_inputs(ckpt: LoadedCheckpoint, batch: int, n: int, gen: torch.Generat
                 feed[name] = torch.randint(0, 256, shape, generator=gen, dtype=torch.uint8).numpy()
             elif name == NOISE:
                 feed[name] = torch.randn(shape, generator=gen).numpy()
+            elif name == PREFIX_LENGTH:
+                feed[name] = _prefix_length(ckpt, shape, gen)
             else:
-                lo, hi = _range(stats.get(name, {}), shape[-1])
+                lo, hi = _range(stats.get("action" if name == PREFIX else name, {}), shape[-1])
                 u = torch.rand(shape, generator=gen) * 1.2 - 0.1
                 feed[name] = (lo + u * (hi - lo)).numpy().astype(np.float32)
         feeds.append(feed)
     return InputSet(feeds, "random")
+
+
+def _prefix_length(ckpt: LoadedCheckpoint, shape: tuple[int, ...], gen: torch.Generator) -> np.ndarray:
+    """One committed length for the whole batch (LeRobot's RTC call takes one delay), 0 included."""
+    d = torch.randint(0, ckpt.policy.config.max_prefix_steps + 1, (1,), generator=gen)
+    return d.expand(shape).numpy().astype(np.int64)
 
 
 def _range(stats: dict, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,13 +67,16 @@ def _range(stats: dict, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def dataset_inputs(ckpt: LoadedCheckpoint, batch: int, n: int, gen: torch.Generator) -> InputSet:
-    """Observation histories from the training dataset (images quantized back to uint8)."""
+    """Observation histories from the training dataset (images quantized back to uint8), and for a
+    prefix-conditioned policy the demonstration's own next actions as the committed prefix."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     cfg = ckpt.policy.config
     shapes = input_shapes(ckpt, batch)
-    keys = [k for k in shapes if k != NOISE]
+    keys = [k for k in shapes if k not in (NOISE, PREFIX, PREFIX_LENGTH)]
     deltas = {k: [i / ckpt.fps for i in cfg.observation_delta_indices] for k in keys}
+    if PREFIX in shapes:
+        deltas["action"] = [i / ckpt.fps for i in range(cfg.max_prefix_steps)]
     try:
         dataset = LeRobotDataset(
             ckpt.dataset_repo_id or "local/dataset",
@@ -85,22 +97,33 @@ def dataset_inputs(ckpt: LoadedCheckpoint, batch: int, n: int, gen: torch.Genera
                 stacked = (stacked * 255).round().clamp(0, 255).to(torch.uint8)
             feed[k] = stacked.numpy()
         feed[NOISE] = torch.randn(shapes[NOISE][0], generator=gen).numpy()
+        if PREFIX in shapes:
+            feed[PREFIX] = torch.stack([item["action"] for item in items]).numpy().astype(np.float32)
+            feed[PREFIX_LENGTH] = _prefix_length(ckpt, shapes[PREFIX_LENGTH][0], gen)
         feeds.append(feed)
     return InputSet(feeds, f"dataset {ckpt.dataset_repo_id or ckpt.dataset_root}")
 
 
 @torch.no_grad()
 def reference_actions(ckpt: LoadedCheckpoint, feed: dict[str, np.ndarray]) -> np.ndarray:
-    """Robot-unit actions of the PyTorch policy through LeRobot's pre/post-processors."""
+    """Robot-unit actions of the PyTorch policy through LeRobot's pre/post-processors; a committed
+    prefix goes in through LeRobot's RTC call (normalized by the preprocessor, as LeRobot's RTC
+    engine hands the policy its left-over)."""
     obs = {}
     for k, v in feed.items():
-        if k == NOISE:
+        if k in (NOISE, PREFIX, PREFIX_LENGTH):
             continue
         t = torch.from_numpy(v)
         obs[k] = t.float() / 255.0 if t.dtype == torch.uint8 else t
+    rtc = {}
+    if PREFIX in feed:
+        obs["action"] = torch.from_numpy(feed[PREFIX])
+        rtc = {"inference_delay": int(feed[PREFIX_LENGTH][0])}
     batch = ckpt.preprocessor(obs)
+    if rtc:
+        rtc["prev_chunk_left_over"] = batch.pop("action")
     ckpt.policy.reset()
-    normalized = ckpt.policy.predict_action_chunk(batch, noise=torch.from_numpy(feed[NOISE]))
+    normalized = ckpt.policy.predict_action_chunk(batch, noise=torch.from_numpy(feed[NOISE]), **rtc)
     return ckpt.postprocessor(normalized).numpy()
 
 

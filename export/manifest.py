@@ -20,7 +20,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-CONTRACT_VERSION = 1
+# 2: a prefix-conditioned policy's graph may take the committed actions (``max_prefix_steps``,
+# inputs ``action.prefix`` / ``action.prefix_length``). Version 1 bundles load and run unchanged.
+CONTRACT_VERSION = 2
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"
 INT8_MODEL_FILE = "model.int8.onnx"
@@ -30,6 +32,7 @@ SEAL_FILE = "manifest.json.sha256"
 GRAPH_FILES = {"fp32": MODEL_FILE, "fp16": FP16_MODEL_FILE, "int8": INT8_MODEL_FILE}
 PARITY_BACKEND = "onnxruntime-cpu-{precision}"  # the export gate each graph passed
 STATE_INPUT, NOISE_INPUT, IMAGE_PREFIX = "observation.state", "noise", "observation.images."
+PREFIX_INPUT, PREFIX_LENGTH_INPUT = "action.prefix", "action.prefix_length"
 
 
 class BundleError(Exception):
@@ -39,7 +42,7 @@ class BundleError(Exception):
 class TensorSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
-    dtype: Literal["float32", "uint8"]
+    dtype: Literal["float32", "uint8", "int64"]
     shape: list[int]
 
 
@@ -69,7 +72,7 @@ class FeatureNormalization(BaseModel):
 class BundleManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    contract_version: Literal[1] = CONTRACT_VERSION
+    contract_version: Literal[1, 2] = CONTRACT_VERSION
     policy_type: Literal["drift"] = "drift"
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
@@ -82,6 +85,7 @@ class BundleManifest(BaseModel):
     n_action_steps: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     noise_scale: float
+    max_prefix_steps: int | None = Field(default=None, ge=1)  # set iff the graph takes a prefix
     normalization: dict[str, FeatureNormalization]
     exporter: str
     opset: int
@@ -113,6 +117,11 @@ class BundleManifest(BaseModel):
         b, actions = self.batch_size, len(self.action_names)
         expected = {STATE_INPUT: [b, self.n_obs_steps, len(self.state_names)]}
         expected[NOISE_INPUT] = [b, self.horizon, actions]
+        if self.max_prefix_steps is not None:
+            if self.contract_version < 2:
+                raise ValueError("max_prefix_steps needs contract_version 2")
+            expected[PREFIX_INPUT] = [b, self.max_prefix_steps, actions]
+            expected[PREFIX_LENGTH_INPUT] = [b]
         names = [spec.name for spec in self.inputs]
         cameras = [n.removeprefix(IMAGE_PREFIX) for n in names if n.startswith(IMAGE_PREFIX)]
         if cameras != self.camera_order:
@@ -125,14 +134,17 @@ class BundleManifest(BaseModel):
                     and spec.shape[:3] == [b, self.n_obs_steps, 3]
                     and spec.dtype == "uint8"
                 )
+            elif spec.name == PREFIX_LENGTH_INPUT:
+                ok = spec.dtype == "int64" and spec.shape == want
             else:
                 ok = spec.dtype == "float32" and (want is None or spec.shape == want)
             if not ok:
                 raise ValueError(
                     f"inputs: {spec.name} {spec.dtype} {spec.shape} does not fit the manifest's sizes"
                 )
-        if len(set(names)) != len(names) or not set(expected) <= set(names) - {
-            "observation.environment_state"
+        if len(set(names)) != len(names) or set(expected) != set(names) - {
+            "observation.environment_state",
+            *(IMAGE_PREFIX + c for c in cameras),
         }:
             raise ValueError(f"inputs: expected {sorted(expected)} and one input per camera, got {names}")
         if [(o.name, o.dtype, o.shape) for o in self.outputs] != [

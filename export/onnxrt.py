@@ -93,7 +93,7 @@ def provider_session(model: Path | bytes, provider: str, threads: int | None = N
     return session
 
 
-_ORT_DTYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8"}
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int64)": "int64"}
 
 
 def bundle_session(

@@ -39,6 +39,7 @@ class PolicyContract:
     horizon: int
     n_action_steps: int
     fps: int
+    max_prefix_steps: int = 0  # > 0: the graph takes the committed actions (prefix conditioning)
 
     @classmethod
     def from_manifest(cls, m: BundleManifest) -> "PolicyContract":
@@ -58,6 +59,7 @@ class PolicyContract:
             m.horizon,
             m.n_action_steps,
             m.fps,
+            m.max_prefix_steps or 0,
         )
 
 
@@ -217,6 +219,7 @@ class TorchBackend:
             cfg.horizon,
             cfg.n_action_steps,
             ckpt.fps,
+            cfg.max_prefix_steps if cfg.prefix_conditioning else 0,
         )
         if contract is not None and contract != own:
             raise BackendError(

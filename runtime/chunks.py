@@ -11,7 +11,12 @@ Joins are cross-faded: on the first ``blend_steps`` ticks of the new chunk the c
 blend_steps), where ``old`` is the action the previous plan had for that tick or, where that plan
 has run out, its last value (with nothing queued: the last command sent); afterwards the new chunk
 alone. The same blend starts the policy from the
-live pose at a handover.
+live pose at a handover. A chunk computed with the committed prefix (a prefix-conditioned bundle)
+already continues the plan and is inserted without a blend; every insertion records its join
+step, |first new command − the old plan's action for that tick| (L∞ over joints).
+
+``committed`` gives that prefix: the actions the plan holds (or handed out, for the tick being
+written) for the ticks a chunk requested now will find already executed when it arrives.
 
 The refill threshold comes from measured inference latency: a new chunk is requested when the
 queued actions would run out before a chunk computed now is expected to arrive (windowed p95 of
@@ -25,12 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+PLAYED_KEPT = 2  # ticks of popped actions kept: the tick being written when a chunk is requested
+
 
 @dataclass(frozen=True)
 class Insertion:
     stale_dropped: int  # actions whose tick passed while the chunk was computed
     blended: int  # ticks cross-faded with the previous plan
     queued: int  # actions now queued from the current tick on
+    join_step: float | None  # max |new − old plan| at the first new tick (None: no old plan there)
 
 
 class ChunkSchedule:
@@ -39,11 +47,18 @@ class ChunkSchedule:
             raise ValueError(f"blend_steps must be >= 0; got {blend_steps}.")
         self.blend_steps = blend_steps
         self._actions: dict[int, np.ndarray] = {}
+        self._played: dict[int, np.ndarray] = {}  # the last actions popped, by tick
 
     def insert(
-        self, chunk: np.ndarray, first_tick: int, now_tick: int, last_command: np.ndarray | None
+        self,
+        chunk: np.ndarray,
+        first_tick: int,
+        now_tick: int,
+        last_command: np.ndarray | None,
+        blend: bool = True,
     ) -> Insertion:
-        """Merge ``chunk`` (actions for ticks ``first_tick …``) into the plan as of ``now_tick``."""
+        """Merge ``chunk`` (actions for ticks ``first_tick …``) into the plan as of ``now_tick``;
+        ``blend=False`` for a chunk that already continues the plan (computed with its prefix)."""
         stale = max(now_tick - first_tick, 0)
         fresh = {
             first_tick + i: np.asarray(a, np.float64)
@@ -54,27 +69,47 @@ class ChunkSchedule:
         blended = 0
         # Fade from the old plan; where it has run out, from its last value (or the last command).
         anchor = None if last_command is None else np.asarray(last_command, np.float64)
-        for j, tick in enumerate(sorted(fresh)[: self.blend_steps], start=1):
+        for j, tick in enumerate(sorted(fresh)[: self.blend_steps if blend else 0], start=1):
             anchor = old.get(tick, anchor)
             if anchor is None:
                 break
             w = j / (self.blend_steps + 1)
             fresh[tick] = (1 - w) * anchor + w * fresh[tick]
             blended += 1
+        first = min(fresh, default=None)
+        join = None if first is None or first not in old else float(np.max(np.abs(fresh[first] - old[first])))
         self._actions = fresh
-        return Insertion(stale, blended, len(fresh))
+        return Insertion(stale, blended, len(fresh), join)
 
     def pop(self, tick: int) -> np.ndarray | None:
         """The action planned for ``tick`` (None: underrun); older entries are discarded."""
         for t in [t for t in self._actions if t < tick]:
             del self._actions[t]
-        return self._actions.pop(tick, None)
+        for t in [t for t in self._played if t < tick - PLAYED_KEPT]:
+            del self._played[t]
+        action = self._actions.pop(tick, None)
+        if action is not None:
+            self._played[tick] = action
+        return action
+
+    def committed(self, first_tick: int, count: int, stride: int = 1) -> np.ndarray | None:
+        """The plan's actions for ticks ``first_tick, first_tick + stride, …`` (at most ``count``),
+        stopping at the first tick it has none for; None when it has none at all."""
+        known = self._played | self._actions
+        actions = []
+        for i in range(count):
+            action = known.get(first_tick + i * stride)
+            if action is None:
+                break
+            actions.append(action)
+        return np.stack(actions) if actions else None
 
     def remaining(self, tick: int) -> int:
         return sum(1 for t in self._actions if t >= tick)
 
     def clear(self) -> None:
         self._actions.clear()
+        self._played.clear()
 
 
 class LatencyWindow:

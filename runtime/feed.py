@@ -1,6 +1,10 @@
 """The policy's side of the loop: ask the inference worker for a chunk when the queue runs low,
 merge what it returns onto the tick grid (runtime/chunks.py), pop this tick's action, and remember
-which camera frame each queued action came from (for the end-to-end latency)."""
+which camera frame each queued action came from (for the end-to-end latency).
+
+With a prefix-conditioned bundle each request carries the plan's actions for the ticks the chunk
+will find already executed when it arrives (the measured latency, in policy steps, at most the
+bundle's maximum prefix), so the chunk continues them and joins without a cross-fade."""
 
 import traceback
 
@@ -41,22 +45,28 @@ class PolicyFeed:
         if epoch is None or req.epoch != epoch:
             return  # computed for an autonomy phase that has ended
         chunk = upsample(result.actions, self.multiple)
-        insertion = self.schedule.insert(chunk, req.tick, k, last_command=last_command)
+        prefixed = bool(req.feeds.get("action.prefix_length", [0])[0])
+        insertion = self.schedule.insert(chunk, req.tick, k, last_command=last_command, blend=not prefixed)
         for i in range(len(chunk)):
             self.source_time[req.tick + i] = req.source_time
         for stale_tick in [t for t in self.source_time if t < k]:
             del self.source_time[stale_tick]
         self.latency.add(result.seconds)
-        self.monitor.chunk(t_s, result.seconds, insertion.stale_dropped)
+        self.monitor.chunk(t_s, result.seconds, insertion.stale_dropped, insertion.join_step)
 
     def request(self, k: int, feeds, source_time: float, epoch: int) -> None:
-        """Ask for the next chunk (``feeds()`` builds its inputs) if the queue would run out first."""
+        """Ask for the next chunk (``feeds(committed)`` builds its inputs) if the queue would run out
+        first."""
         if self.worker.busy:
             return
-        fps = self.backend.contract.fps
-        lead = self.latency.ticks(fps) * self.multiple
+        contract = self.backend.contract
+        delay = self.latency.ticks(contract.fps)  # policy steps executed while it is computed
+        lead = delay * self.multiple
         if should_request(self.schedule.remaining(k), lead, self.refill_margin * self.multiple):
-            self.worker.submit(InferenceRequest(feeds(), k, source_time, epoch))
+            committed = None
+            if contract.max_prefix_steps:
+                committed = self.schedule.committed(k, min(delay, contract.max_prefix_steps), self.multiple)
+            self.worker.submit(InferenceRequest(feeds(committed), k, source_time, epoch))
 
     def pop(self, k: int) -> np.ndarray | None:
         return self.schedule.pop(k)

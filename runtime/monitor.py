@@ -24,6 +24,7 @@ import numpy as np
 from lerobot_policy_drift.runtime.config import ConfigError
 
 STAGES = ("obs_read", "preprocess", "queue", "safety", "bus_write", "tick")
+JOIN_REACH = 3  # ticks either side of a chunk join counted as "near" it
 
 
 def check_writable(report_dir: Path) -> None:
@@ -81,6 +82,8 @@ class LatencyMonitor:
     inference_times: list[float] = field(default_factory=list)
     queue_depth: list[int] = field(default_factory=list)
     stale_dropped: list[int] = field(default_factory=list)
+    join_step: list[float] = field(default_factory=list)  # per chunk join: max |new − old plan|
+    join_ticks: list[int] = field(default_factory=list)  # index into command_step of each join
     interventions: Counter = field(default_factory=Counter)
     intervention_joints: Counter = field(default_factory=Counter)
     events: Counter = field(default_factory=Counter)  # underrun, watchdog_hold, late_tick, …
@@ -101,10 +104,25 @@ class LatencyMonitor:
         if jitter_s > 0.5 / self.fps:
             self.events["late_tick"] += 1
 
-    def chunk(self, t: float, seconds: float, stale: int) -> None:
+    def chunk(self, t: float, seconds: float, stale: int, join_step: float | None = None) -> None:
         self.inference_times.append(t)
         self.inference_ms.append(seconds * 1e3)
         self.stale_dropped.append(stale)
+        if join_step is not None:
+            self.join_step.append(join_step)
+            self.join_ticks.append(len(self.command_step))  # this tick's command step is next
+
+    def _steps_near_joins(self, reach: int = JOIN_REACH) -> dict:
+        """The command steps within ``reach`` ticks of a chunk join against all others: a join that
+        jerks shows as a larger maximum near joins."""
+        near = np.zeros(len(self.command_step), bool)
+        for j in self.join_ticks:
+            near[max(j - reach, 0) : j + reach + 1] = True
+        steps = np.asarray(self.command_step)
+        return {
+            "command_step_near_joins": summarize(steps[near].tolist()),
+            "command_step_elsewhere": summarize(steps[~near].tolist()),
+        }
 
     def intervention(self, reason: str, joints: tuple[str, ...]) -> None:
         self.interventions[reason] += 1
@@ -134,6 +152,8 @@ class LatencyMonitor:
             "inference_ms": summarize(self.inference_ms),
             "chunks": len(self.inference_ms),
             "stale_actions_dropped": summarize(self.stale_dropped),
+            "join_step": summarize(self.join_step),
+            **self._steps_near_joins(),
             "queue_depth": summarize(self.queue_depth),
             "interventions": dict(self.interventions),
             "intervention_joints": dict(self.intervention_joints),

@@ -6,6 +6,10 @@ LeRobot robots return ``{"<motor>.pos": float, …, "<camera>": uint8 HWC RGB}``
 times faster than the policy's training rate, the history keeps every ``multiple``-th tick so
 the S steps are one policy period apart, as in training. Until S steps exist, the first
 observation is repeated (LeRobot's policies fill their queues the same way).
+
+A prefix-conditioned bundle also takes the committed actions (``action.prefix`` [1, P, A] in robot
+units, zero-padded, and ``action.prefix_length`` [1]); without any (the first chunk, a handover)
+the length is 0 and the policy chooses freely.
 """
 
 import time
@@ -40,8 +44,9 @@ class ObservationHistory:
     def __len__(self) -> int:
         return len(self._frames)
 
-    def feeds(self, noise: np.ndarray) -> dict[str, np.ndarray]:
-        """Batch-1 graph inputs from the history and a ``[horizon, action_dim]`` noise draw."""
+    def feeds(self, noise: np.ndarray, committed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Batch-1 graph inputs from the history, a ``[horizon, action_dim]`` noise draw and, for a
+        prefix-conditioned bundle, the committed actions ``[d, action_dim]`` (d ≤ P, or None)."""
         if not self._frames:
             raise RuntimeError("no observation yet")
         frames = list(self._frames)[::-1][:: self.multiple][::-1]  # policy-period spacing, oldest first
@@ -50,6 +55,12 @@ class ObservationHistory:
         for cam in self.contract.cameras:
             feeds[f"observation.images.{cam}"] = np.stack([f[cam] for f in frames])[None]
         feeds["noise"] = noise[None].astype(np.float32)
+        if self.contract.max_prefix_steps:
+            prefix = np.zeros((1, self.contract.max_prefix_steps, noise.shape[-1]), np.float32)
+            d = 0 if committed is None else min(len(committed), self.contract.max_prefix_steps)
+            prefix[0, :d] = committed[:d] if d else 0.0
+            feeds["action.prefix"] = prefix
+            feeds["action.prefix_length"] = np.array([d], np.int64)
         return feeds
 
 

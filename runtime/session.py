@@ -79,9 +79,10 @@ class Loop:
                 "bus", f"{self.bus_failures} ticks in a row failed to reach the arm: {err}"
             ) from err
 
-    def policy_inputs(self) -> dict:
-        """The graph's inputs for a chunk from the latest observations, with fresh noise."""
-        return self.history.feeds(_noise(self.rng, self.noise_shape))
+    def policy_inputs(self, committed: np.ndarray | None = None) -> dict:
+        """The graph's inputs for a chunk from the latest observations, with fresh noise (and the
+        committed actions, for a prefix-conditioned bundle)."""
+        return self.history.feeds(_noise(self.rng, self.noise_shape), committed)
 
 
 def _noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:

@@ -68,3 +68,36 @@ def test_upsample_interpolates_between_policy_steps():
     fine = upsample(chunk, 3)
     assert fine[:, 0].tolist() == pytest.approx([0, 1, 2, 3, 4, 5, 6])
     assert fine[::3].tolist() == chunk.tolist() and upsample(chunk, 1) is chunk
+
+
+def test_committed_gives_the_plan_for_the_ticks_a_new_chunk_will_find_executed():
+    plan = ChunkSchedule(blend_steps=3)
+    plan.insert(ramp(0, 8), first_tick=0, now_tick=0, last_command=None)
+    plan.pop(0), plan.pop(1), plan.pop(2)  # write-first: tick 2's goal has gone out when tick 2 asks
+    np.testing.assert_array_equal(plan.committed(2, 3)[:, 0], [2, 3, 4])
+    np.testing.assert_array_equal(plan.committed(2, 3, stride=2)[:, 0], [2, 4, 6])
+    np.testing.assert_array_equal(plan.committed(6, 4)[:, 0], [6, 7])  # the plan ends at tick 7
+    assert plan.committed(9, 2) is None
+    plan.clear()
+    assert plan.committed(2, 3) is None
+
+
+def test_a_chunk_computed_with_its_prefix_joins_without_a_blend():
+    plan = ChunkSchedule(blend_steps=3)
+    plan.insert(ramp(0, 8), first_tick=0, now_tick=0, last_command=None)
+    plan.pop(0)
+    report = plan.insert(ramp(1, 8), first_tick=1, now_tick=2, last_command=np.zeros(1), blend=False)
+    assert report.blended == 0 and report.join_step == 0.0  # it continues the plan exactly
+    assert plan.pop(2)[0] == 2
+
+
+def test_join_step_is_what_the_first_new_command_changes():
+    plan = ChunkSchedule(blend_steps=0)
+    plan.insert(np.zeros((8, 2)), first_tick=0, now_tick=0, last_command=None)
+    report = plan.insert(np.array([[0.5, -2.0]] * 8), first_tick=3, now_tick=4, last_command=None)
+    assert report.join_step == 2.0
+    blended = ChunkSchedule(blend_steps=3)
+    blended.insert(np.zeros((8, 1)), first_tick=0, now_tick=0, last_command=None)
+    report = blended.insert(np.full((8, 1), 8.0), first_tick=0, now_tick=1, last_command=None)
+    assert report.join_step == 2.0  # a quarter of the gap: the cross-fade's first step
+    assert ChunkSchedule().insert(ramp(0, 4), 0, 0, None).join_step is None  # no old plan

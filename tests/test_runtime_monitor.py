@@ -34,3 +34,18 @@ def test_the_report_carries_actuation_only_where_the_device_clock_is_known(tmp_p
         json.loads((tmp_path / "emulated" / "report.json").read_text())["actuation_jitter_ms"]["count"] == 9
     )
     assert (tmp_path / "emulated" / "latency.png").stat().st_size > 0
+
+
+def test_command_steps_near_chunk_joins_are_reported_apart():
+    from lerobot_policy_drift.runtime.monitor import LatencyMonitor
+
+    monitor = LatencyMonitor(fps=30)
+    for i in range(40):
+        if i in (10, 30):
+            monitor.chunk(i / 30, 0.02, 1, join_step=0.5)
+        monitor.command_step.append(5.0 if i == 11 else 1.0)
+    report = monitor.report()
+    assert report["join_step"]["count"] == 2 and report["join_step"]["max"] == 0.5
+    assert report["command_step_near_joins"]["count"] == 14  # ticks 7..13 and 27..33
+    assert report["command_step_near_joins"]["max"] == 5.0
+    assert report["command_step_elsewhere"]["max"] == 1.0
