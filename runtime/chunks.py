@@ -16,7 +16,7 @@ already continues the plan and is inserted without a blend; every insertion reco
 step, |first new command − the old plan's action for that tick| (L∞ over joints).
 
 ``committed`` gives that prefix: the actions the plan holds (or handed out, for the tick being
-written) for the ticks a chunk requested now will find already executed when it arrives.
+written) from the request's tick on.
 
 The refill threshold comes from measured inference latency: a new chunk is requested when the
 queued actions would run out before a chunk computed now is expected to arrive (windowed p95 of

@@ -2,9 +2,13 @@
 merge what it returns onto the tick grid (runtime/chunks.py), pop this tick's action, and remember
 which camera frame each queued action came from (for the end-to-end latency).
 
-With a prefix-conditioned bundle each request carries the plan's actions for the ticks the chunk
-will find already executed when it arrives (the measured latency, in policy steps, at most the
-bundle's maximum prefix), so the chunk continues them and joins without a cross-fade."""
+With a prefix-conditioned bundle each request carries the plan's remaining actions from the
+request's tick on, up to the bundle's maximum prefix P: they cover at least the ticks the chunk will
+find already executed when it arrives (a request is made while the queue still covers the measured
+latency plus the refill margin), so the chunk continues the plan in progress and joins without a
+cross-fade. Committing the whole remainder, not only the latency, keeps the plan the arm has
+started (at the start of a reach one step barely tells left from right) at no cost in reaction
+time beyond the refill margin."""
 
 import traceback
 
@@ -60,12 +64,11 @@ class PolicyFeed:
         if self.worker.busy:
             return
         contract = self.backend.contract
-        delay = self.latency.ticks(contract.fps)  # policy steps executed while it is computed
-        lead = delay * self.multiple
+        lead = self.latency.ticks(contract.fps) * self.multiple
         if should_request(self.schedule.remaining(k), lead, self.refill_margin * self.multiple):
             committed = None
             if contract.max_prefix_steps:
-                committed = self.schedule.committed(k, min(delay, contract.max_prefix_steps), self.multiple)
+                committed = self.schedule.committed(k, contract.max_prefix_steps, self.multiple)
             self.worker.submit(InferenceRequest(feeds(committed), k, source_time, epoch))
 
     def pop(self, k: int) -> np.ndarray | None:
