@@ -277,8 +277,10 @@ class DriftPolicy(PreTrainedPolicy):
     ) -> Tensor:
         """[B, n_action_steps, action_dim] normalized actions from one generator call.
 
-        Uses the observation queues when ``select_action`` has filled them, else ``batch``
-        as given (e.g. a dataloader batch with a time axis).
+        ``batch`` with a time axis ([B, n_obs_steps, ...], e.g. a dataloader batch) is used as
+        given. One frame without it ([B, ...]: what LeRobot's RTC engine passes, chunk after
+        chunk) joins the observation queues, as in ``select_action``, and the chunk sees the
+        last ``n_obs_steps`` frames (the first one repeated until there are enough).
 
         LeRobot's RTC contract: ``prev_chunk_left_over`` holds the previous chunk's unexecuted
         actions (normalized, [T, A] or [B, T, A], zero-padded) and ``inference_delay`` how many
@@ -286,10 +288,11 @@ class DriftPolicy(PreTrainedPolicy):
         min(inference_delay, max_prefix_steps, T) returned actions are those, and the rest
         continue them.
         """
-        if any(len(q) > 0 for k, q in self._queues.items() if k != ACTION):
-            batch = {k: torch.stack(list(q), dim=1) for k, q in self._queues.items() if k != ACTION}
+        if batch[OBS_STATE].ndim == 2:
+            self._queue_frame(batch)
+            batch = self._queued_history()
         else:
-            batch = self._with_time_axis(batch)
+            batch = stack_camera_images(batch, self.config)
         prefix, prefix_len = self._committed_prefix(batch[OBS_STATE], inference_delay, prev_chunk_left_over)
         return self.model.generate_actions(batch, noise=noise, prefix=prefix, prefix_len=prefix_len)
 
@@ -311,14 +314,20 @@ class DriftPolicy(PreTrainedPolicy):
         prefix[:, :d] = left[:, :d].to(prefix)
         return prefix, torch.full((b,), d, dtype=torch.long, device=state.device)
 
+    def _queue_frame(self, frame: dict[str, Tensor]) -> None:
+        frame = stack_camera_images({k: v for k, v in frame.items() if k != ACTION}, self.config)
+        self._queues = populate_queues(self._queues, frame)
+
+    def _queued_history(self) -> dict[str, Tensor]:
+        return {k: torch.stack(list(q), dim=1) for k, q in self._queues.items() if k != ACTION}
+
     @torch.no_grad()
     def select_action(self, batch: dict[str, Tensor], noise: Tensor | None = None) -> Tensor:
         """Next action [B, action_dim]; a new chunk is generated only when the queue is empty."""
-        batch = {k: v for k, v in batch.items() if k != ACTION}
-        batch = stack_camera_images(batch, self.config)
-        self._queues = populate_queues(self._queues, batch)
+        self._queue_frame(batch)
         if len(self._queues[ACTION]) == 0:
-            chunk = self.predict_action_chunk(batch, noise=noise)
+            history = self._queued_history()
+            chunk = self.model.generate_actions(history, noise=noise)
             self._queues[ACTION].extend(chunk.transpose(0, 1))
         return self._queues[ACTION].popleft()
 

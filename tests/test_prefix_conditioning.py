@@ -124,3 +124,18 @@ def test_max_prefix_must_leave_a_free_executed_step(bad):
     with pytest.raises(ValueError, match="max_prefix_steps"):
         small_config(prefix_conditioning=True, max_prefix_steps=bad)
     assert not DriftConfig.__dataclass_fields__["prefix_conditioning"].default
+
+
+def test_frames_passed_one_at_a_time_build_the_observation_history():
+    """LeRobot's RTC engine hands predict_action_chunk one frame per chunk (no time axis): the
+    policy queues them, so with n_obs_steps = 2 the chunk sees the last two frames."""
+    policy = _prefixed(cameras=1)
+    batch = random_batch(policy.config, 1)
+    frames = [{k: v[:, i] for k, v in batch.items() if k.startswith("observation")} for i in range(2)]
+    noise = torch.randn(1, policy.config.horizon, ACTION_DIM)
+    left = torch.rand(8, ACTION_DIM)
+    expected = policy.predict_action_chunk(batch, noise=noise, inference_delay=1, prev_chunk_left_over=left)
+    policy.reset()
+    policy.predict_action_chunk(frames[0], noise=noise)
+    got = policy.predict_action_chunk(frames[1], noise=noise, inference_delay=1, prev_chunk_left_over=left)
+    torch.testing.assert_close(got, expected)

@@ -1,13 +1,13 @@
 """drift-run with a prefix-conditioned bundle on the emulated SO-100: every request carries the
 plan's remaining actions, and each new chunk's first command is the old plan's (no cross-fade)."""
 
-import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from lerobot_policy_drift.demos.emulated_policy import untrained_checkpoint
-from lerobot_policy_drift.export.bundle import export_bundle
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 from lerobot_policy_drift.robots.rig import CameraPlan
 from lerobot_policy_drift.runtime.config import RunConfig
@@ -16,20 +16,8 @@ from lerobot_policy_drift.runtime.runner import Runner
 CAMERA = CameraPlan(name="front", width=64, height=48, fps=30)
 
 
-@pytest.fixture(scope="module")
-def prefix_bundle(so100_policy, tmp_path_factory):
-    """An untrained prefix-conditioned policy over the so100 test recording, exported."""
-    ckpt, _ = so100_policy
-    root = Path(json.loads((ckpt / "train_config.json").read_text())["dataset"]["root"])
-    base = tmp_path_factory.mktemp("so100_prefix")
-    prefixed = untrained_checkpoint(
-        root, f"local/{root.name}", base / "pretrained_model", prefix_conditioning=True
-    )
-    export_bundle(prefixed, base / "bundle", dataset_root=root, n_random=4, n_realistic=4)
-    return base / "bundle"
-
-
-def test_chunks_continue_the_plan_in_progress(prefix_bundle, tmp_path):
+def test_chunks_continue_the_plan_in_progress(so100_prefix_policy, tmp_path):
+    _, prefix_bundle = so100_prefix_policy
     with EmulatedRig.start("so100", tmp_path / "rig", cameras=[CAMERA]) as rig:
         before = rig.state()
         config = RunConfig.for_rig(
@@ -43,3 +31,37 @@ def test_chunks_continue_the_plan_in_progress(prefix_bundle, tmp_path):
     assert joins["p50"] <= 1e-3  # and its first command was that plan's own action
     assert any(after[i]["Present_Position"] != before[i]["Present_Position"] for i in before)
     assert report["command_step_near_joins"]["count"] > 0 and report["command_step_elsewhere"]["count"] > 0
+
+
+@pytest.mark.slow
+def test_lerobot_rollout_rtc_drives_a_prefix_checkpoint(so100_prefix_policy, tmp_path):
+    """LeRobot's own RTC engine (``lerobot-rollout --inference.type=rtc``) accepts the checkpoint and
+    drives the emulated SO-100 through LeRobot's unmodified driver."""
+    ckpt, _ = so100_prefix_policy
+    with EmulatedRig.start("so100", tmp_path / "rig", cameras=[CAMERA]) as rig:
+        cam = rig.info["camera"]
+        cameras = (
+            f"{{front: {{type: zmq, server_address: {cam['server_address']}, port: {cam['port']}, "
+            f"camera_name: front, width: {cam['width']}, height: {cam['height']}, fps: 30}}}}"
+        )
+        cmd = [
+            str(Path(sys.executable).parent / "lerobot-rollout"),
+            "--robot.type=so100_follower",
+            f"--robot.port={rig.follower_port}",
+            f"--robot.id={rig.info['id']}",
+            f"--robot.calibration_dir={rig.info['calibration_dir']}",
+            f"--robot.cameras={cameras}",
+            f"--policy.path={ckpt}",
+            "--policy.device=cpu",
+            "--strategy.type=base",
+            "--inference.type=rtc",
+            "--inference.rtc.execution_horizon=8",
+            "--fps=30",
+            "--duration=6",
+        ]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+        writes = len(rig.sync_write_times())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "RTC inference error" not in result.stderr and "Fatal error in RTC thread" not in result.stderr
+    assert writes > 60  # goals reached the servos for most of the 6 s at 30 Hz
