@@ -89,18 +89,9 @@ def run_drift(
 
 def run_rollout(checkpoint: Path, seconds: float, work: Path, adapter: str = "ideal") -> dict:
     with EmulatedRig.start("so100", work / "rollout_rig", cameras=[CAMERA], adapter=adapter) as rig:
-        cam = rig.info["camera"]
-        cameras = (
-            f"{{front: {{type: zmq, server_address: {cam['server_address']}, port: {cam['port']}, "
-            f"camera_name: front, width: {cam['width']}, height: {cam['height']}, fps: 30}}}}"
-        )
         cmd = [
             str(Path(sys.executable).parent / "lerobot-rollout"),
-            "--robot.type=so100_follower",
-            f"--robot.port={rig.follower_port}",
-            f"--robot.id={rig.info['id']}",
-            f"--robot.calibration_dir={rig.info['calibration_dir']}",
-            f"--robot.cameras={cameras}",
+            *rig.robot_cli_args(),
             f"--policy.path={checkpoint}",
             "--policy.device=cpu",
             "--strategy.type=base",

@@ -170,6 +170,22 @@ class EmulatedRig:
             cam["server_address"], cam["port"], cam["camera_name"], cam["width"], cam["height"], cam["fps"]
         )
 
+    def robot_cli_args(self) -> list[str]:
+        """The ``--robot.*`` arguments with which LeRobot's own CLIs (``lerobot-rollout``,
+        ``lerobot-record``) reach this rig's follower and cameras, as they would a real arm."""
+        cameras = ", ".join(
+            f"{c['camera_name']}: {{type: zmq, server_address: {c['server_address']}, port: {c['port']}, "
+            f"camera_name: {c['camera_name']}, width: {c['width']}, height: {c['height']}, fps: {c['fps']}}}"
+            for c in self.info["cameras"]
+        )
+        return [
+            f"--robot.type={self.follower_config().type}",
+            f"--robot.port={self.follower_port}",
+            f"--robot.id={self.info['id']}",
+            f"--robot.calibration_dir={self.info['calibration_dir']}",
+            f"--robot.cameras={{{cameras}}}",
+        ]
+
     # -- control -------------------------------------------------------------------------------
     def _call(self, method: str, **kwargs):
         self._conn.send((method, kwargs))

@@ -35,3 +35,17 @@ def random_batch(config: DriftConfig, batch_size: int = 3) -> dict[str, torch.Te
     batch["action"] = torch.rand(batch_size, config.horizon, ACTION_DIM) * 2 - 1
     batch["action_is_pad"] = torch.zeros(batch_size, config.horizon, dtype=torch.bool)
     return batch
+
+
+def overfit(policy, batch: dict[str, torch.Tensor], steps: int = 300, lr: float = 3e-3) -> list[dict]:
+    """Train ``policy`` on one batch with Adam; every step's loss must be finite. The metrics per step."""
+    opt = torch.optim.Adam(policy.parameters(), lr=lr)
+    history = []
+    for _ in range(steps):
+        loss, metrics = policy.forward(batch)
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(metrics)
+    return history

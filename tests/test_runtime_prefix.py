@@ -39,18 +39,9 @@ def test_lerobot_rollout_rtc_drives_a_prefix_checkpoint(so100_prefix_policy, tmp
     drives the emulated SO-100 through LeRobot's unmodified driver."""
     ckpt, _ = so100_prefix_policy
     with EmulatedRig.start("so100", tmp_path / "rig", cameras=[CAMERA]) as rig:
-        cam = rig.info["camera"]
-        cameras = (
-            f"{{front: {{type: zmq, server_address: {cam['server_address']}, port: {cam['port']}, "
-            f"camera_name: front, width: {cam['width']}, height: {cam['height']}, fps: 30}}}}"
-        )
         cmd = [
             str(Path(sys.executable).parent / "lerobot-rollout"),
-            "--robot.type=so100_follower",
-            f"--robot.port={rig.follower_port}",
-            f"--robot.id={rig.info['id']}",
-            f"--robot.calibration_dir={rig.info['calibration_dir']}",
-            f"--robot.cameras={cameras}",
+            *rig.robot_cli_args(),
             f"--policy.path={ckpt}",
             "--policy.device=cpu",
             "--strategy.type=base",
