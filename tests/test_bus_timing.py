@@ -3,6 +3,7 @@ with ``--adapter ftdi`` costs what the hardware costs, and drift-run refuses a r
 cannot sustain before the policy drives the arm (counting a leader arm read in the same tick);
 written first, a goal leaves on its deadline however long the read takes."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,8 @@ def test_a_leader_on_the_same_slow_adapter_is_counted_in_the_tick(so100_policy, 
         )
         with pytest.raises(ConfigError, match=r"the arm and its leader together cannot hold 30 Hz") as err:
             Runner(cfg).run()
-        assert "the leader arm: p99 1" in str(err.value)  # its read waits out the 16 ms timer too
+        leader_p99 = float(re.search(r"the leader arm: p99 ([\d.]+) ms", str(err.value)).group(1))
+        assert leader_p99 >= 15.0  # its read waits out the 16 ms latency timer too (more on a busy machine)
         assert err.value.arm_state.endswith("torque off; ports closed")
         assert rig.sync_write_times() == []
 
