@@ -2,7 +2,10 @@
 
 Every backend computes the same graph contract as a bundle (``export/graph.py``): state in robot
 units, uint8 images, N(0, 1) noise → ``[n_action_steps, action_dim]`` actions in robot units. The
-runtime therefore needs neither LeRobot's processors nor torch for the ONNX Runtime backend.
+runtime therefore needs neither LeRobot's processors nor torch for the ONNX Runtime backend. A
+bundle exported with ``--batch K`` (K > 1) holds K candidates per call: the same observation with
+K noise draws, returned as ``[K, n_action_steps, action_dim]`` for drift-run to pick the one
+closest to the plan in progress (best-of-K, runtime/chunks.py).
 
 - ``ort``: one of the bundle's graphs (``precision`` fp32 / fp16 / int8) in ONNX Runtime (CPU, or
   the CUDA / TensorRT execution providers when onnxruntime-gpu provides them).
@@ -40,6 +43,7 @@ class PolicyContract:
     n_action_steps: int
     fps: int
     max_prefix_steps: int = 0  # > 0: the graph takes the committed actions (prefix conditioning)
+    candidates: int = 1  # chunks per call (the bundle's batch size): > 1 is best-of-K
 
     @classmethod
     def from_manifest(cls, m: BundleManifest) -> "PolicyContract":
@@ -60,6 +64,7 @@ class PolicyContract:
             m.n_action_steps,
             m.fps,
             m.max_prefix_steps or 0,
+            m.batch_size,
         )
 
 
@@ -68,7 +73,13 @@ class Backend(Protocol):
     contract: PolicyContract
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """One chunk ``[n_action_steps, action_dim]`` (robot units) for batch-1 feeds."""
+        """One chunk ``[n_action_steps, action_dim]`` (robot units) for batch-1 feeds; for a
+        bundle of K > 1 candidates, all of them ``[K, n_action_steps, action_dim]``."""
+
+
+def per_candidate(contract: PolicyContract, out: np.ndarray) -> np.ndarray:
+    """A graph's ``[B, n_action_steps, action_dim]`` output as the backend returns it."""
+    return out if contract.candidates > 1 else out[0]
 
 
 AUTO_PROVIDERS = ("tensorrt", "cuda", "coreml", "cpu")  # ``--ort-provider auto`` tries them in this order
@@ -97,7 +108,7 @@ class OrtBackend:
         self.name = f"onnxruntime-{provider}-{precision}"
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        return self.session.run(None, feeds)[0][0]
+        return per_candidate(self.contract, self.session.run(None, feeds)[0])
 
 
 def _auto_session(bundle: Path, manifest: BundleManifest, precision: str, threads: int | None):
@@ -154,7 +165,7 @@ class TensorRTBackend:
         self.name = f"tensorrt-{precision}" + ("-cudagraph" if self._runner.cuda_graph else "")
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        return self._runner.run(feeds)[0]
+        return per_candidate(self.contract, self._runner.run(feeds))
 
 
 TORCH_DEVICES = ("cpu", "cuda", "mps")

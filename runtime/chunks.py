@@ -130,6 +130,17 @@ class LatencyWindow:
         return math.ceil(self.p95_s() * fps)
 
 
+def closest_candidate(candidates: np.ndarray, committed: np.ndarray | None) -> np.ndarray:
+    """Best-of-K (backward coherence, Liu et al. arXiv 2408.17355): of ``candidates`` [K, T, A],
+    the chunk whose first actions are closest (squared distance) to the ``committed`` plan [d, A];
+    the first candidate, a fair draw, when there is no plan."""
+    if committed is None:
+        return candidates[0]
+    d = min(len(committed), candidates.shape[1])
+    distance = np.square(candidates[:, :d] - committed[None, :d]).sum(axis=(1, 2))
+    return candidates[int(np.argmin(distance))]
+
+
 def should_request(queued: int, latency_ticks: int, margin: int) -> bool:
     """Ask for the next chunk while enough is queued to cover the time it takes to compute."""
     return queued <= latency_ticks + margin

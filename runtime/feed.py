@@ -8,14 +8,23 @@ find already executed when it arrives (a request is made while the queue still c
 latency plus the refill margin), so the chunk continues the plan in progress and joins without a
 cross-fade. Committing the whole remainder, not only the latency, keeps the plan the arm has
 started (at the start of a reach one step barely tells left from right) at no cost in reaction
-time beyond the refill margin."""
+time beyond the refill margin.
+
+With a bundle of K candidates (exported with ``--batch K``) the chunk kept is the candidate
+closest to the plan's remaining actions (best-of-K); it is still cross-faded in."""
 
 import traceback
 
 import numpy as np
 
 from lerobot_policy_drift.runtime.backends import Backend
-from lerobot_policy_drift.runtime.chunks import ChunkSchedule, LatencyWindow, should_request, upsample
+from lerobot_policy_drift.runtime.chunks import (
+    ChunkSchedule,
+    LatencyWindow,
+    closest_candidate,
+    should_request,
+    upsample,
+)
 from lerobot_policy_drift.runtime.errors import SessionFault
 from lerobot_policy_drift.runtime.monitor import LatencyMonitor
 from lerobot_policy_drift.runtime.worker import InferenceRequest, InferenceWorker
@@ -48,7 +57,10 @@ class PolicyFeed:
         req = result.request
         if epoch is None or req.epoch != epoch:
             return  # computed for an autonomy phase that has ended
-        chunk = upsample(result.actions, self.multiple)
+        actions = result.actions
+        if actions.ndim == 3:  # K candidates: keep the one that continues the plan
+            actions = closest_candidate(actions, req.committed)
+        chunk = upsample(actions, self.multiple)
         prefixed = bool(req.feeds.get("action.prefix_length", [0])[0])
         insertion = self.schedule.insert(chunk, req.tick, k, last_command=last_command, blend=not prefixed)
         for i in range(len(chunk)):
@@ -66,10 +78,10 @@ class PolicyFeed:
         contract = self.backend.contract
         lead = self.latency.ticks(contract.fps) * self.multiple
         if should_request(self.schedule.remaining(k), lead, self.refill_margin * self.multiple):
-            committed = None
-            if contract.max_prefix_steps:
-                committed = self.schedule.committed(k, contract.max_prefix_steps, self.multiple)
-            self.worker.submit(InferenceRequest(feeds(committed), k, source_time, epoch))
+            steps = contract.max_prefix_steps or (contract.n_action_steps if contract.candidates > 1 else 0)
+            committed = self.schedule.committed(k, steps, self.multiple) if steps else None
+            prefix = committed if contract.max_prefix_steps else None
+            self.worker.submit(InferenceRequest(feeds(prefix), k, source_time, epoch, committed))
 
     def pop(self, k: int) -> np.ndarray | None:
         return self.schedule.pop(k)

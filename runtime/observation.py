@@ -9,7 +9,8 @@ observation is repeated (LeRobot's policies fill their queues the same way).
 
 A prefix-conditioned bundle also takes the committed actions (``action.prefix`` [1, P, A] in robot
 units, zero-padded, and ``action.prefix_length`` [1]); without any (the first chunk, a handover)
-the length is 0 and the policy chooses freely.
+the length is 0 and the policy chooses freely. A bundle of K candidates gets every input repeated
+K times, with K noise draws.
 """
 
 import time
@@ -45,8 +46,9 @@ class ObservationHistory:
         return len(self._frames)
 
     def feeds(self, noise: np.ndarray, committed: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """Batch-1 graph inputs from the history, a ``[horizon, action_dim]`` noise draw and, for a
-        prefix-conditioned bundle, the committed actions ``[d, action_dim]`` (d ≤ P, or None)."""
+        """Graph inputs from the history, ``[K, horizon, action_dim]`` noise (K = the bundle's
+        candidates, 1 for most) and, for a prefix-conditioned bundle, the committed actions
+        ``[d, action_dim]`` (d ≤ P, or None)."""
         if not self._frames:
             raise RuntimeError("no observation yet")
         frames = list(self._frames)[::-1][:: self.multiple][::-1]  # policy-period spacing, oldest first
@@ -54,13 +56,15 @@ class ObservationHistory:
         feeds = {"observation.state": np.stack([f["state"] for f in frames])[None]}
         for cam in self.contract.cameras:
             feeds[f"observation.images.{cam}"] = np.stack([f[cam] for f in frames])[None]
-        feeds["noise"] = noise[None].astype(np.float32)
         if self.contract.max_prefix_steps:
             prefix = np.zeros((1, self.contract.max_prefix_steps, noise.shape[-1]), np.float32)
             d = 0 if committed is None else min(len(committed), self.contract.max_prefix_steps)
             prefix[0, :d] = committed[:d] if d else 0.0
             feeds["action.prefix"] = prefix
             feeds["action.prefix_length"] = np.array([d], np.int64)
+        k = len(noise)
+        feeds = {name: np.repeat(value, k, axis=0) if k > 1 else value for name, value in feeds.items()}
+        feeds["noise"] = noise.astype(np.float32)
         return feeds
 
 

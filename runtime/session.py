@@ -41,7 +41,7 @@ class Loop:
     feed: PolicyFeed
     modes: Modes
     rng: np.random.Generator
-    noise_shape: tuple[int, int]  # (horizon, action_dim)
+    noise_shape: tuple[int, int, int]  # (candidates, horizon, action_dim)
     recorder: object | None
     watchdog: Watchdog
     pending: Pending  # the next command to write (write-first: computed during the previous tick)
@@ -85,7 +85,7 @@ class Loop:
         return self.history.feeds(_noise(self.rng, self.noise_shape), committed)
 
 
-def _noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+def _noise(rng: np.random.Generator, shape: tuple[int, int, int]) -> np.ndarray:
     return rng.standard_normal(shape).astype(np.float32)
 
 
@@ -114,7 +114,7 @@ def start_loop(
     safety = SafetyFilter(limits)
     safety.reset(np.array([obs[name] for name in c.action_names]))
     rng = np.random.default_rng(cfg.seed)
-    shape = (c.horizon, n)
+    shape = (c.candidates, c.horizon, n)
     warm = []
     for _ in range(WARMUP_CALLS):
         checkpoint()

@@ -16,6 +16,7 @@ class InferenceRequest:
     tick: int  # loop tick of the observation
     source_time: float  # perf_counter of the camera frame (or state read) it saw
     epoch: int  # autonomy engagement it belongs to
+    committed: np.ndarray | None = None  # the plan's actions from ``tick`` on, policy steps apart
 
 
 @dataclass

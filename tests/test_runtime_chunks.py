@@ -101,3 +101,13 @@ def test_join_step_is_what_the_first_new_command_changes():
     report = blended.insert(np.full((8, 1), 8.0), first_tick=0, now_tick=1, last_command=None)
     assert report.join_step == 2.0  # a quarter of the gap: the cross-fade's first step
     assert ChunkSchedule().insert(ramp(0, 4), 0, 0, None).join_step is None  # no old plan
+
+
+def test_best_of_k_keeps_the_candidate_that_continues_the_plan():
+    from lerobot_policy_drift.runtime.chunks import closest_candidate
+
+    candidates = np.stack([np.full((8, 2), v) for v in (-1.0, 0.2, 1.0)])
+    plan = np.array([[0.3, 0.1], [0.25, 0.2]])
+    np.testing.assert_array_equal(closest_candidate(candidates, plan), candidates[1])
+    np.testing.assert_array_equal(closest_candidate(candidates, np.full((20, 2), 0.9)), candidates[2])
+    np.testing.assert_array_equal(closest_candidate(candidates, None), candidates[0])  # no plan: a fair draw

@@ -1,6 +1,7 @@
 """drift-run with a prefix-conditioned bundle on the emulated SO-100: every request carries the
 plan's remaining actions, and each new chunk's first command is the old plan's (no cross-fade)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -56,3 +57,22 @@ def test_lerobot_rollout_rtc_drives_a_prefix_checkpoint(so100_prefix_policy, tmp
     assert result.returncode == 0, result.stderr[-3000:]
     assert "RTC inference error" not in result.stderr and "Fatal error in RTC thread" not in result.stderr
     assert writes > 60  # goals reached the servos for most of the 6 s at 30 Hz
+
+
+def test_best_of_k_bundle_runs_k_candidates_per_call(so100_policy, tmp_path):
+    """A bundle exported with --batch 4 is four candidates per call; drift-run keeps one per chunk."""
+    from lerobot_policy_drift.export.bundle import export_bundle
+    from lerobot_policy_drift.runtime.backends import OrtBackend
+
+    ckpt, _ = so100_policy
+    root = Path(json.loads((ckpt / "train_config.json").read_text())["dataset"]["root"])
+    bundle = tmp_path / "bundle_k4"
+    export_bundle(ckpt, bundle, batch=4, dataset_root=root, n_random=2, n_realistic=2)
+    assert OrtBackend(bundle).contract.candidates == 4
+    with EmulatedRig.start("so100", tmp_path / "rig", cameras=[CAMERA]) as rig:
+        config = RunConfig.for_rig(
+            rig, bundle=bundle, report_dir=tmp_path / "report", status=False, duration_s=3
+        )
+        report = Runner(config).run()
+    assert report["chunks"] > 5 and report["stop_reason"] == "duration 3 s reached"
+    assert report["join_step"]["count"] >= 3
