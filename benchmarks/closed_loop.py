@@ -12,6 +12,8 @@ engaged per episode as in the demo). Rows:
 - ``drift4``: DriftPolicy with LeRobot's full encoder (four ResNet stages, as DP has it);
 - ``drift-prefix``: the drift recipe with ``--policy.prefix_conditioning=true``: each chunk is
   given the plan's remaining actions (up to 4) and continues them, no cross-fade at joins;
+- ``drift-bok``: the ``drift`` row's checkpoint exported with ``--batch 8``: 8 candidates per call,
+  drift-run keeps the one closest to the plan's remaining actions (best-of-K, no retraining);
 - ``drift-fp16`` / ``drift-int8``: the ``drift`` checkpoint's FP16 graph / INT8-encoder graph
   (``drift-export --fp16`` / ``--int8``, run with ``--precision``): does lower precision cost
   closed-loop success?
@@ -70,10 +72,13 @@ def prepare(row: str, dataset: Path, out: Path, steps: int, train_seed: int | No
     """Train (or reuse) the row's policy; the RunConfig fields that run it."""
     tag = "" if train_seed is None else f"-seed{train_seed}"
     seed_args = () if train_seed is None else (f"--seed={train_seed}",)
-    if row in PRECISION_ROWS:  # the drift row's checkpoint, its FP16 or INT8 graph
-        precision = PRECISION_ROWS[row]
+    if row in PRECISION_ROWS or row == "drift-bok":  # the drift row's checkpoint, another graph
         args = (*TRAIN_ARGS, *DRIFT_ARGS, *seed_args)
         ckpt = train_policy("drift", dataset, REPO_ID, out / f"drift{tag}", steps, BATCH_SIZE, *args)
+        if row == "drift-bok":
+            export(ckpt, dataset, out / f"drift{tag}" / f"bundle_k{CANDIDATES}", batch=CANDIDATES)
+            return {"bundle": out / f"drift{tag}" / f"bundle_k{CANDIDATES}"}
+        precision = PRECISION_ROWS[row]
         export(ckpt, dataset, out / f"drift{tag}" / f"bundle_{precision}", **{precision: True})
         return {"bundle": out / f"drift{tag}" / f"bundle_{precision}", "precision": precision}
     if row in DRIFT_ROWS:
@@ -89,7 +94,8 @@ def prepare(row: str, dataset: Path, out: Path, steps: int, train_seed: int | No
 
 
 PRECISION_ROWS = {"drift-fp16": "fp16", "drift-int8": "int8"}
-ROWS = ("drift", "dp100", "dp10", "regression", "drift4", "drift-prefix", *PRECISION_ROWS)
+CANDIDATES = 8  # drift-bok: chunks per call
+ROWS = ("drift", "dp100", "dp10", "regression", "drift4", "drift-prefix", "drift-bok", *PRECISION_ROWS)
 
 
 def main(argv=None) -> None:
@@ -164,8 +170,8 @@ def print_table(results: dict) -> None:
             f"{c['left']} / {c['right']}",
             f"{c['between'] / n:.0%}",
             str(c["miss"] - c["between"]),
-            f"{inf.get('p50', float('nan')):.1f} / {inf.get('p99', float('nan')):.1f}",
-            f"{inf['p50'] / drift_ms:.0f}×" if drift_ms and "p50" in inf else "-",
+            _pair(inf, "p50", "p99"),
+            f"{inf['p50'] / drift_ms:.0f}×" if drift_ms and inf.get("p50") else "-",
             str(r["missed_ticks"]),
             _pair(r.get("join_step", {}), "p50", "max"),
             f"{_pair(r.get('command_step_near_joins', {}), 'max')} / "
