@@ -17,7 +17,7 @@ from lerobot_policy_drift.drift.lerobot_compat import normalizer_stats
 
 from .checkpoint import ExportError, LoadedCheckpoint, load_checkpoint
 from .fp16 import convert_fp16
-from .graph import OUTPUT, DriftGraph, input_shapes
+from .graph import OUTPUT, DriftGraph, input_shapes, max_prefix_steps
 from .harness import dataset_inputs, gate, golden_data, random_inputs, references, refusal
 from .manifest import (
     FP16_MODEL_FILE,
@@ -128,7 +128,7 @@ def export_bundle(
             n_action_steps=cfg.n_action_steps,
             batch_size=batch,
             noise_scale=cfg.noise_scale,
-            max_prefix_steps=cfg.max_prefix_steps if cfg.prefix_conditioning else None,
+            max_prefix_steps=max_prefix_steps(cfg) or None,
             normalization=_normalization(ckpt),
             exporter=f"torch.onnx.export(dynamo=False) torch {torch.__version__}",
             opset=opset,

@@ -28,6 +28,12 @@ PREFIX, PREFIX_LENGTH = "action.prefix", "action.prefix_length"
 OUTPUT = "action"
 
 
+def max_prefix_steps(config) -> int:
+    """The committed actions a checkpoint's graph takes: 0 unless it is a prefix-conditioned drift
+    policy (other LeRobot policy types, e.g. ``diffusion``, have no such field)."""
+    return config.max_prefix_steps if getattr(config, "prefix_conditioning", False) else 0
+
+
 def input_names(ckpt: LoadedCheckpoint) -> list[str]:
     cfg = ckpt.policy.config
     names = [OBS_STATE]
@@ -37,7 +43,7 @@ def input_names(ckpt: LoadedCheckpoint) -> list[str]:
         names
         + list(cfg.image_features)
         + [NOISE]
-        + ([PREFIX, PREFIX_LENGTH] if cfg.prefix_conditioning else [])
+        + ([PREFIX, PREFIX_LENGTH] if max_prefix_steps(cfg) else [])
     )
 
 
@@ -51,7 +57,7 @@ def input_shapes(ckpt: LoadedCheckpoint, batch: int) -> dict[str, tuple[tuple[in
     for key, ft in cfg.image_features.items():
         shapes[key] = ((batch, s, *ft.shape), "uint8")
     shapes[NOISE] = ((batch, cfg.horizon, cfg.action_feature.shape[0]), "float32")
-    if cfg.prefix_conditioning:
+    if max_prefix_steps(cfg):
         shapes[PREFIX] = ((batch, cfg.max_prefix_steps, cfg.action_feature.shape[0]), "float32")
         shapes[PREFIX_LENGTH] = ((batch,), "int64")
     return shapes

@@ -204,7 +204,7 @@ class TorchBackend:
         import torch
 
         from lerobot_policy_drift.export.checkpoint import ExportError, load_checkpoint
-        from lerobot_policy_drift.export.graph import DriftGraph, input_names
+        from lerobot_policy_drift.export.graph import DriftGraph, input_names, max_prefix_steps
 
         self._device = torch_device(device)
         if threads:
@@ -230,7 +230,7 @@ class TorchBackend:
             cfg.horizon,
             cfg.n_action_steps,
             ckpt.fps,
-            cfg.max_prefix_steps if cfg.prefix_conditioning else 0,
+            max_prefix_steps(cfg),
         )
         if contract is not None and contract != own:
             raise BackendError(
