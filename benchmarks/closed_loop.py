@@ -1,4 +1,4 @@
-"""Closed loop on the emulated SO-100 two-target reach: DriftPolicy vs Diffusion Policy vs regression.
+"""Closed loop on the emulated SO-100 two-target reach: DriftPolicy vs ACT, VQ-BeT, Diffusion Policy.
 
 Same dataset (``make demo``'s recording, or recorded here the same way), same ``lerobot-train``
 recipe and step budget, same emulated arm, same runtime (``drift-run``, teleop-first, the policy
@@ -14,6 +14,11 @@ engaged per episode as in the demo). Rows:
   given the plan's remaining actions (up to 4) and continues them, no cross-fade at joins;
 - ``drift-bok``: the ``drift`` row's checkpoint exported with ``--batch 8``: 8 candidates per call,
   drift-run keeps the one closest to the plan's remaining actions (best-of-K, no retraining);
+- ``act``: LeRobot's ACT (one call per chunk, L1 regression with a CVAE), sized for this machine
+  (``ACT_ARGS``), its recommended optimizer (AdamW, lr 1e-5 constant); ``act-te``: the same
+  checkpoint with temporal ensembling (a chunk every policy step, averaged, coefficient 0.01);
+- ``vqbet``: LeRobot's VQ-BeT (one call, discrete modes from a residual VQ), sized likewise;
+  all run by drift-run's torch backend through LeRobot's processors;
 - ``drift-fp16`` / ``drift-int8``: the ``drift`` checkpoint's FP16 graph / INT8-encoder graph
   (``drift-export --fp16`` / ``--int8``, run with ``--precision``): does lower precision cost
   closed-loop success?
@@ -48,14 +53,37 @@ from lerobot_policy_drift.demos.arm import (
     export,
     record,
 )
-from lerobot_policy_drift.demos.emulated_policy import sampler_variant
-from lerobot_policy_drift.demos.train import train_policy
+from lerobot_policy_drift.demos.emulated_policy import config_variant
+from lerobot_policy_drift.demos.train import train_policy, training_facts
 
 DP_ARGS = (
     "--policy.crop_shape=null",  # the 64×48 camera is smaller than DP's default 84×84 crop
     "--policy.pretrained_backbone_weights=null",  # offline: no ImageNet download
     "--policy.use_group_norm=true",
     "--policy.num_inference_steps=100",
+)
+# ACT sized for this machine (LeRobot's default: 512-wide, 3200 feed-forward, 100-step chunks); the
+# chunk spans drift's horizon and plays drift's n_action_steps. No ImageNet download (offline).
+ACT_ARGS = (
+    "--policy.chunk_size=16",
+    "--policy.n_action_steps=8",
+    "--policy.dim_model=256",
+    "--policy.dim_feedforward=1024",
+    "--policy.pretrained_backbone_weights=null",
+)
+# VQ-BeT sized the same way: drift's observation steps and chunk, a 4-layer 256-wide GPT, and the
+# residual VQ trained for the first fifth of the budget (LeRobot's default 20,000 exceeds it).
+VQBET_ARGS = (
+    "--policy.n_obs_steps=2",
+    "--policy.action_chunk_size=8",
+    "--policy.crop_shape=null",
+    "--policy.pretrained_backbone_weights=null",
+    "--policy.use_group_norm=true",
+    "--policy.spatial_softmax_num_keypoints=16",
+    "--policy.gpt_n_layer=4",
+    "--policy.gpt_hidden_dim=256",
+    "--policy.gpt_input_dim=256",
+    "--policy.gpt_output_dim=256",
 )
 
 
@@ -68,8 +96,10 @@ DRIFT_ROWS = {
 }
 
 
-def prepare(row: str, dataset: Path, out: Path, steps: int, train_seed: int | None = None) -> dict:
-    """Train (or reuse) the row's policy; the RunConfig fields that run it."""
+def prepare(
+    row: str, dataset: Path, out: Path, steps: int, train_seed: int | None = None
+) -> tuple[dict, Path]:
+    """Train (or reuse) the row's policy; (the RunConfig fields that run it, the trained checkpoint)."""
     tag = "" if train_seed is None else f"-seed{train_seed}"
     seed_args = () if train_seed is None else (f"--seed={train_seed}",)
     if row in PRECISION_ROWS or row == "drift-bok":  # the drift row's checkpoint, another graph
@@ -77,25 +107,56 @@ def prepare(row: str, dataset: Path, out: Path, steps: int, train_seed: int | No
         ckpt = train_policy("drift", dataset, REPO_ID, out / f"drift{tag}", steps, BATCH_SIZE, *args)
         if row == "drift-bok":
             export(ckpt, dataset, out / f"drift{tag}" / f"bundle_k{CANDIDATES}", batch=CANDIDATES)
-            return {"bundle": out / f"drift{tag}" / f"bundle_k{CANDIDATES}"}
+            return {"bundle": out / f"drift{tag}" / f"bundle_k{CANDIDATES}"}, ckpt
         precision = PRECISION_ROWS[row]
         export(ckpt, dataset, out / f"drift{tag}" / f"bundle_{precision}", **{precision: True})
-        return {"bundle": out / f"drift{tag}" / f"bundle_{precision}", "precision": precision}
+        return {"bundle": out / f"drift{tag}" / f"bundle_{precision}", "precision": precision}, ckpt
     if row in DRIFT_ROWS:
         args = (*TRAIN_ARGS, *DRIFT_ROWS[row], *seed_args)
         ckpt = train_policy("drift", dataset, REPO_ID, out / f"{row}{tag}", steps, BATCH_SIZE, *args)
         export(ckpt, dataset, out / f"{row}{tag}" / "bundle")
-        return {"bundle": out / f"{row}{tag}" / "bundle"}
+        return {"bundle": out / f"{row}{tag}" / "bundle"}, ckpt
+    if row in ("act", "act-te"):
+        ckpt = train_policy(
+            "act", dataset, REPO_ID, out / f"act{tag}", steps, BATCH_SIZE, *ACT_ARGS, *seed_args
+        )
+        run = ckpt
+        if row == "act-te":
+            variant = out / f"act{tag}" / "pretrained_model_te"
+            run = config_variant(ckpt, variant, temporal_ensemble_coeff=0.01, n_action_steps=1)
+        return {"backend": "torch", "policy": run}, ckpt
+    if row == "vqbet":
+        vq_steps = f"--policy.n_vqvae_training_steps={steps // 5}"
+        args = (*VQBET_ARGS, vq_steps, *seed_args)
+        ckpt = train_policy("vqbet", dataset, REPO_ID, out / f"vqbet{tag}", steps, BATCH_SIZE, *args)
+        return {"backend": "torch", "policy": ckpt}, ckpt
     args = (*TRAIN_ARGS, *DP_ARGS, *seed_args)
     ckpt = train_policy("diffusion", dataset, REPO_ID, out / f"dp{tag}", steps, BATCH_SIZE, *args)
     if row == "dp10":
-        ckpt = sampler_variant(ckpt, out / f"dp{tag}" / "pretrained_model_ddim10", "DDIM", 10)
+        ckpt = config_variant(
+            ckpt,
+            out / f"dp{tag}" / "pretrained_model_ddim10",
+            noise_scheduler_type="DDIM",
+            num_inference_steps=10,
+        )
     return {"backend": "torch", "policy": ckpt}
 
 
 PRECISION_ROWS = {"drift-fp16": "fp16", "drift-int8": "int8"}
 CANDIDATES = 8  # drift-bok: chunks per call
-ROWS = ("drift", "dp100", "dp10", "regression", "drift4", "drift-prefix", "drift-bok", *PRECISION_ROWS)
+ROWS = (
+    "drift",
+    "dp100",
+    "dp10",
+    "act",
+    "act-te",
+    "vqbet",
+    "regression",
+    "drift4",
+    "drift-prefix",
+    "drift-bok",
+    *PRECISION_ROWS,
+)
 
 
 def main(argv=None) -> None:
@@ -120,7 +181,7 @@ def main(argv=None) -> None:
     results_file = args.out / "closed_loop.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     for row in args.rows:
-        policy = prepare(row, args.dataset, args.out, args.steps, args.train_seed)
+        policy, ckpt = prepare(row, args.dataset, args.out, args.steps, args.train_seed)
         key = row if args.train_seed is None else f"{row}-seed{args.train_seed}"
         run_dir = args.out / key / "run"
         if run_dir.exists():
@@ -134,6 +195,7 @@ def main(argv=None) -> None:
             "missed_ticks": report.get("missed_ticks"),
             "ticks": report.get("ticks"),
             "steps": args.steps,
+            **training_facts(ckpt),
             "dataset": str(args.dataset),
             "join_step": report.get("join_step", {}),
             "command_step_near_joins": report.get("command_step_near_joins", {}),
@@ -157,6 +219,8 @@ def print_table(results: dict) -> None:
     ):
         table.add_column(col, justify="right")
     table.add_column("× drift time", justify="right")
+    table.add_column("params", justify="right")
+    table.add_column("train s/step", justify="right")
     table.add_column("missed ticks", justify="right")
     table.add_column("join step p50 / max", justify="right")
     table.add_column("max step near joins / elsewhere", justify="right")
@@ -172,6 +236,8 @@ def print_table(results: dict) -> None:
             str(c["miss"] - c["between"]),
             _pair(inf, "p50", "p99"),
             f"{inf['p50'] / drift_ms:.0f}×" if drift_ms and inf.get("p50") else "-",
+            f"{r['params'] / 1e6:.1f} M" if "params" in r else "-",
+            f"{r['train_s_per_step']:.2f}" if "train_s_per_step" in r else "-",
             str(r["missed_ticks"]),
             _pair(r.get("join_step", {}), "p50", "max"),
             f"{_pair(r.get('command_step_near_joins', {}), 'max')} / "

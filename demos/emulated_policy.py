@@ -54,6 +54,12 @@ def record_teleop_dataset(
     return root
 
 
+SMALL = {  # small U-Nets for the policies that have one; other types are sized by the caller
+    "drift": {"down_dims": (16, 32), "spatial_softmax_num_keypoints": 8},
+    "diffusion": {"down_dims": (16, 32), "spatial_softmax_num_keypoints": 8},
+}
+
+
 def untrained_checkpoint(
     dataset_root: Path, repo_id: str, ckpt: Path, policy_type: str = "drift", **config
 ) -> Path:
@@ -68,7 +74,7 @@ def untrained_checkpoint(
         policy_type,
         input_features={k: f for k, f in feats.items() if f.type is not FeatureType.ACTION},
         output_features={k: f for k, f in feats.items() if f.type is FeatureType.ACTION},
-        **{"down_dims": (16, 32), "spatial_softmax_num_keypoints": 8, "device": "cpu", **config},
+        **{**SMALL.get(policy_type, {}), "device": "cpu", **config},
     )
     get_policy_class(policy_type)(cfg).save_pretrained(ckpt)
     pre, post = make_pre_post_processors(cfg, dataset_stats=meta.stats)
@@ -87,9 +93,10 @@ def policy_bundle(dataset_root: Path, out: Path) -> tuple[Path, Path]:
     return ckpt, bundle
 
 
-def sampler_variant(ckpt: Path, out: Path, scheduler: str, steps: int) -> Path:
-    """The same DP weights sampled differently: a checkpoint folder whose config names another
-    noise scheduler / step count (training is scheduler-independent; the betas are shared)."""
+def config_variant(ckpt: Path, out: Path, **fields) -> Path:
+    """The same weights run differently: a checkpoint folder whose config.json has ``fields``
+    changed, e.g. DP sampled by another scheduler / step count (training is scheduler-independent),
+    or ACT with temporal ensembling (``temporal_ensemble_coeff``, ``n_action_steps=1``)."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -97,6 +104,6 @@ def sampler_variant(ckpt: Path, out: Path, scheduler: str, steps: int) -> Path:
         if item.name != "config.json":
             (out / item.name).symlink_to(item.resolve())
     config = json.loads((ckpt / "config.json").read_text())
-    config.update(noise_scheduler_type=scheduler, num_inference_steps=steps)
+    config.update(fields)
     (out / "config.json").write_text(json.dumps(config, indent=2))
     return out

@@ -1,11 +1,16 @@
 """``lerobot-train`` as the demos and benchmarks call it (CPU, offline), reusing a finished run."""
 
+import json
+import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from lerobot_policy_drift.drift.video_backend import video_backend
+
+TRAIN_TIME = "train_time.json"  # in the run folder: wall-clock seconds of the lerobot-train command
 
 
 def train_policy(
@@ -41,5 +46,22 @@ def train_policy(
     ]
     print("train: " + " ".join(cmd))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    start = time.perf_counter()
     subprocess.run(cmd, check=True, env=env)
+    seconds = time.perf_counter() - start  # the whole command: start-up and the save included
+    (run_dir / TRAIN_TIME).write_text(json.dumps({"seconds": seconds, "steps": steps}))
     return ckpt
+
+
+def training_facts(ckpt: Path) -> dict:
+    """Parameter count of a checkpoint and, when ``train_policy`` made it, its training time."""
+    from safetensors import safe_open
+
+    with safe_open(ckpt / "model.safetensors", "pt") as weights:
+        params = sum(math.prod(weights.get_slice(k).get_shape()) for k in weights.keys())  # noqa: SIM118 (not iterable)
+    facts = {"params": params}
+    timing = ckpt.parents[2] / TRAIN_TIME  # run_dir/checkpoints/last/pretrained_model
+    if timing.is_file():
+        t = json.loads(timing.read_text())
+        facts.update(train_s=t["seconds"], train_s_per_step=t["seconds"] / t["steps"])
+    return facts

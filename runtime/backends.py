@@ -10,8 +10,9 @@ closest to the plan in progress (best-of-K, runtime/chunks.py).
 - ``ort``: one of the bundle's graphs (``precision`` fp32 / fp16 / int8) in ONNX Runtime (CPU, or
   the CUDA / TensorRT execution providers when onnxruntime-gpu provides them).
 - ``torch``: a checkpoint not yet exported, run as the same ``DriftGraph`` the exporter traces;
-  a LeRobot ``diffusion`` checkpoint runs through its own processors and ``predict_action_chunk``
-  (the iterative baseline the benchmarks compare against, on the same runtime).
+  a LeRobot ``diffusion``, ``act`` or ``vqbet`` checkpoint runs through its own processors and
+  ``predict_action_chunk`` as its ``select_action`` would (``runtime/lerobot_chunk.py``): the
+  baselines the benchmarks compare against, on the same runtime.
 - ``tensorrt``: a native TensorRT engine built from the bundle on this machine and cached
   (``export/tensorrt.py``), run with fixed device buffers and a CUDA graph
   (``EngineRunner``, same module). Without TensorRT or a GPU it is a clear error.
@@ -44,6 +45,7 @@ class PolicyContract:
     fps: int
     max_prefix_steps: int = 0  # > 0: the graph takes the committed actions (prefix conditioning)
     candidates: int = 1  # chunks per call (the bundle's batch size): > 1 is best-of-K
+    ensemble_coeff: float | None = None  # ACT's temporal ensembling: a chunk every step, averaged
 
     @classmethod
     def from_manifest(cls, m: BundleManifest) -> "PolicyContract":
@@ -204,21 +206,30 @@ class TorchBackend:
         import torch
 
         from lerobot_policy_drift.export.checkpoint import ExportError, load_checkpoint
-        from lerobot_policy_drift.export.graph import DriftGraph, input_names, max_prefix_steps
+        from lerobot_policy_drift.export.graph import NOISE, DriftGraph, input_names, max_prefix_steps
+        from lerobot_policy_drift.runtime.lerobot_chunk import (
+            SERVED_TYPES,
+            LeRobotChunk,
+            chunk_steps,
+            ensemble_coeff,
+            noise_steps,
+        )
 
         self._device = torch_device(device)
         if threads:
             torch.set_num_threads(threads)
         try:
-            ckpt = load_checkpoint(checkpoint, policy_types=("drift", "diffusion"), device=device)
+            ckpt = load_checkpoint(checkpoint, policy_types=SERVED_TYPES, device=device)
         except ExportError as err:
             raise BackendError(str(err)) from err
-        self._graph = (
-            DriftGraph(ckpt).to(self._device) if ckpt.policy.config.type == "drift" else _LeRobotChunk(ckpt)
-        )
         self._names = input_names(ckpt)
-        self._torch = torch
         cfg = ckpt.policy.config
+        self._graph = (
+            DriftGraph(ckpt).to(self._device)
+            if cfg.type == "drift"
+            else LeRobotChunk(ckpt, self._names, NOISE)
+        )
+        self._torch = torch
         cams = {
             k.removeprefix("observation.images."): tuple(f.shape[1:]) for k, f in cfg.image_features.items()
         }
@@ -227,42 +238,23 @@ class TorchBackend:
             tuple(ckpt.action_names),
             cams,
             cfg.n_obs_steps,
-            cfg.horizon,
-            cfg.n_action_steps,
+            noise_steps(cfg),
+            chunk_steps(cfg),
             ckpt.fps,
             max_prefix_steps(cfg),
+            ensemble_coeff=ensemble_coeff(cfg),
         )
         if contract is not None and contract != own:
             raise BackendError(
                 f"checkpoint {checkpoint} does not match the bundle's contract ({own} vs {contract})."
             )
         self.contract = own
-        self.name = f"torch-{device}"
+        self.name = f"torch-{device}" if cfg.type == "drift" else f"torch-{device}-{cfg.type}"
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         with self._torch.inference_mode():
             out = self._graph(*(self._torch.from_numpy(feeds[n]).to(self._device) for n in self._names))
         return out[0].cpu().numpy()
-
-
-class _LeRobotChunk:
-    """The graph contract computed by a LeRobot policy's own pre/post-processors (no export path)."""
-
-    def __init__(self, ckpt):
-        from lerobot_policy_drift.export.graph import NOISE, input_names
-
-        self._noise = NOISE
-        self._ckpt = ckpt
-        self._names = input_names(ckpt)
-
-    def __call__(self, *inputs):
-        batch = dict(zip(self._names, inputs, strict=True))
-        noise = batch.pop(self._noise)
-        batch = {k: v.float() / 255 if k.startswith("observation.images.") else v for k, v in batch.items()}
-        policy = self._ckpt.policy
-        policy.reset()  # empty queues: predict_action_chunk uses the [B, n_obs_steps, ...] batch as given
-        chunk = policy.predict_action_chunk(self._ckpt.preprocessor(batch), noise=noise)
-        return self._ckpt.postprocessor(chunk)
 
 
 def make_backend(

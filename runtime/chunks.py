@@ -15,6 +15,13 @@ live pose at a handover. A chunk computed with the committed prefix (a prefix-co
 already continues the plan and is inserted without a blend; every insertion records its join
 step, |first new command − the old plan's action for that tick| (L∞ over joints).
 
+With ``ensemble_coeff`` set (ACT's temporal ensembling; a chunk is requested every policy step)
+a chunk is not cross-faded in but averaged with every earlier prediction for the same tick, as
+LeRobot's ``ACTTemporalEnsembler`` does at the policy rate: the i-th prediction to arrive for a
+tick (i = 0 the oldest) weighs ``exp(-ensemble_coeff * i)``. Ticks no earlier chunk covered take
+the new chunk's action; with no plan at all (the first chunk, a handover) the cross-fade from the
+last command still applies.
+
 ``committed`` gives that prefix: the actions the plan holds (or handed out, for the tick being
 written) from the request's tick on.
 
@@ -42,11 +49,12 @@ class Insertion:
 
 
 class ChunkSchedule:
-    def __init__(self, blend_steps: int = 3):
+    def __init__(self, blend_steps: int = 3, ensemble_coeff: float | None = None):
         if blend_steps < 0:
             raise ValueError(f"blend_steps must be >= 0; got {blend_steps}.")
-        self.blend_steps = blend_steps
+        self.blend_steps, self.ensemble_coeff = blend_steps, ensemble_coeff
         self._actions: dict[int, np.ndarray] = {}
+        self._weights: dict[int, tuple[float, int]] = {}  # ensembling: tick -> (weight sum, predictions)
         self._played: dict[int, np.ndarray] = {}  # the last actions popped, by tick
 
     def insert(
@@ -66,6 +74,9 @@ class ChunkSchedule:
             if first_tick + i >= now_tick
         }
         old = {t: a for t, a in self._actions.items() if t >= now_tick}
+        if self.ensemble_coeff is not None and old:
+            return self._ensemble(fresh, old, stale)
+        self._weights = {t: (1.0, 1) for t in fresh}
         blended = 0
         # Fade from the old plan; where it has run out, from its last value (or the last command).
         anchor = None if last_command is None else np.asarray(last_command, np.float64)
@@ -81,10 +92,26 @@ class ChunkSchedule:
         self._actions = fresh
         return Insertion(stale, blended, len(fresh), join)
 
+    def _ensemble(self, fresh: dict, old: dict, stale: int) -> Insertion:
+        """Average ``fresh`` into the plan with ACT's temporal-ensembling weights."""
+        merged = dict(old)
+        for tick, action in fresh.items():
+            total, count = self._weights.get(tick, (0.0, 0)) if tick in old else (0.0, 0)
+            w = math.exp(-self.ensemble_coeff * count)
+            merged[tick] = action if count == 0 else (old[tick] * total + w * action) / (total + w)
+            self._weights[tick] = (total + w, count + 1)
+        first = min(fresh, default=None)
+        join = (
+            None if first is None or first not in old else float(np.max(np.abs(merged[first] - old[first])))
+        )
+        self._actions = merged
+        return Insertion(stale, 0, len(merged), join)
+
     def pop(self, tick: int) -> np.ndarray | None:
         """The action planned for ``tick`` (None: underrun); older entries are discarded."""
         for t in [t for t in self._actions if t < tick]:
             del self._actions[t]
+            self._weights.pop(t, None)
         for t in [t for t in self._played if t < tick - PLAYED_KEPT]:
             del self._played[t]
         action = self._actions.pop(tick, None)
@@ -110,6 +137,7 @@ class ChunkSchedule:
     def clear(self) -> None:
         self._actions.clear()
         self._played.clear()
+        self._weights.clear()
 
 
 class LatencyWindow:

@@ -49,7 +49,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--policy",
         type=Path,
-        help="a drift or LeRobot diffusion checkpoint (pretrained_model/), --backend torch",
+        help="a drift, or LeRobot diffusion / act / vqbet checkpoint (pretrained_model/), --backend torch",
     )
     p.add_argument("--backend", choices=["ort", "torch", "tensorrt"])
     p.add_argument(

@@ -52,7 +52,9 @@ class RunConfig(BaseModel):
     robot_id: str = Field("drift", description="robot id: LeRobot's calibration file <id>.json")
     calibration_dir: Path | None = None
     bundle: Path | None = Field(None, description="drift-export bundle (the policy contract)")
-    policy: Path | None = Field(None, description="drift or LeRobot diffusion checkpoint, --backend torch")
+    policy: Path | None = Field(
+        None, description="drift, or LeRobot diffusion / act / vqbet checkpoint, --backend torch"
+    )
     backend: Literal["ort", "torch", "tensorrt"] = "ort"
     ort_provider: Literal["auto", "cpu", "cuda", "tensorrt", "coreml"] = Field(
         "auto",

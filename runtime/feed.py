@@ -11,7 +11,11 @@ started (at the start of a reach one step barely tells left from right) at no co
 time beyond the refill margin.
 
 With a bundle of K candidates (exported with ``--batch K``) the chunk kept is the candidate
-closest to the plan's remaining actions (best-of-K); it is still cross-faded in."""
+closest to the plan's remaining actions (best-of-K); it is still cross-faded in.
+
+An ACT checkpoint with temporal ensembling (``contract.ensemble_coeff``) is asked for a chunk every
+policy step, as its ``select_action`` is, whenever the worker is free; the chunks are averaged on
+the tick grid (``ChunkSchedule``)."""
 
 import traceback
 
@@ -44,6 +48,7 @@ class PolicyFeed:
         self.multiple, self.refill_margin = multiple, refill_margin  # loop ticks per policy step
         self.worker = InferenceWorker(backend)
         self.source_time: dict[int, float] = {}  # tick -> perf_counter of the frame its action saw
+        self._last_request: int | None = None  # tick of the last request (ensembling: one per step)
 
     def merge(self, k: int, epoch: int | None, last_command: np.ndarray, t_s: float) -> None:
         """Take a finished chunk into the plan at tick ``k`` if it belongs to autonomy engagement
@@ -77,7 +82,11 @@ class PolicyFeed:
             return
         contract = self.backend.contract
         lead = self.latency.ticks(contract.fps) * self.multiple
-        if should_request(self.schedule.remaining(k), lead, self.refill_margin * self.multiple):
+        every_step = contract.ensemble_coeff is not None and (
+            self._last_request is None or k - self._last_request >= self.multiple
+        )
+        if every_step or should_request(self.schedule.remaining(k), lead, self.refill_margin * self.multiple):
+            self._last_request = k
             steps = contract.max_prefix_steps or (contract.n_action_steps if contract.candidates > 1 else 0)
             committed = self.schedule.committed(k, steps, self.multiple) if steps else None
             prefix = committed if contract.max_prefix_steps else None

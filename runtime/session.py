@@ -130,7 +130,8 @@ def start_loop(
     handover_ticks = max(int(cfg.handover_s * cfg.fps), 1)
     modes = Modes(first, devices.teleop, c.action_names, handover_ticks, monitor.events, changed)
     latency = LatencyWindow(cfg.latency_window, initial_s=max(warm))
-    feed = PolicyFeed(backend, ChunkSchedule(cfg.blend_steps), latency, multiple, cfg.refill_margin, monitor)
+    schedule = ChunkSchedule(cfg.blend_steps, c.ensemble_coeff)
+    feed = PolicyFeed(backend, schedule, latency, multiple, cfg.refill_margin, monitor)
     watchdog = Watchdog(cfg.watchdog_ms, cfg.fault_after_ms)
     hold = Pending(safety.last, 0, False)  # tick 0 writes the pose found at connect
     return Loop(history, safety, feed, modes, rng, shape, recorder, watchdog, hold, cfg.bus_error_limit)

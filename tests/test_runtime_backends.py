@@ -1,6 +1,6 @@
 """drift-run's backends compute one contract: the torch backend (a checkpoint not yet exported)
 matches the bundle in ONNX Runtime, a LeRobot Diffusion Policy checkpoint runs as LeRobot's own
-``select_action`` would run it, and other policy types are refused with a clear message."""
+``select_action`` would run it (ACT and VQ-BeT: tests/test_runtime_baselines.py)."""
 
 import json
 from pathlib import Path
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lerobot_policy_drift.demos.emulated_policy import sampler_variant, untrained_checkpoint
+from lerobot_policy_drift.demos.emulated_policy import config_variant, untrained_checkpoint
 from lerobot_policy_drift.export.manifest import GOLDEN_FILE, MODEL_FILE, BundleError
 from lerobot_policy_drift.runtime.backends import BackendError, OrtBackend, make_backend
 
@@ -68,16 +68,14 @@ def test_a_diffusion_checkpoint_runs_as_lerobot_runs_it(so100_policy, tmp_path):
     np.testing.assert_allclose(chunk, np.stack(expected), atol=1e-4)
 
     # The closed-loop benchmark's DP-10 row: same weights, another sampler, read from config.json.
-    variant = make_backend("torch", None, sampler_variant(dp, tmp_path / "ddim5", "DDIM", 5))
+    variant = make_backend(
+        "torch",
+        None,
+        config_variant(dp, tmp_path / "ddim5", noise_scheduler_type="DDIM", num_inference_steps=5),
+    )
     sampler = variant._graph._ckpt.policy.diffusion
     assert sampler.num_inference_steps == 5 and type(sampler.noise_scheduler).__name__ == "DDIMScheduler"
     assert not np.allclose(variant.infer(feeds), chunk)  # 5 steps instead of 3: another sample
-
-
-def test_other_policy_types_are_refused_clearly(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"type": "act"}))
-    with pytest.raises(BackendError, match="holds a 'act' policy; only drift / diffusion"):
-        make_backend("torch", None, tmp_path)
 
 
 def test_precision_selects_a_gated_graph_of_the_bundle(so100_policy, tmp_path):

@@ -111,3 +111,32 @@ def test_best_of_k_keeps_the_candidate_that_continues_the_plan():
     np.testing.assert_array_equal(closest_candidate(candidates, plan), candidates[1])
     np.testing.assert_array_equal(closest_candidate(candidates, np.full((20, 2), 0.9)), candidates[2])
     np.testing.assert_array_equal(closest_candidate(candidates, None), candidates[0])  # no plan: a fair draw
+
+
+def test_temporal_ensembling_matches_lerobots_act_ensembler():
+    """A chunk every tick, each arriving at once: what the schedule plays is what LeRobot's
+    ``ACTTemporalEnsembler`` returns from the same chunks (oldest prediction weighted most for
+    a positive coefficient)."""
+    import torch
+    from lerobot.policies.act.modeling_act import ACTTemporalEnsembler
+
+    rng = np.random.default_rng(0)
+    chunks = rng.normal(size=(12, 5, 2))
+    for coeff in (0.01, 0.5, -0.3):
+        reference = ACTTemporalEnsembler(coeff, chunk_size=5)
+        plan = ChunkSchedule(blend_steps=3, ensemble_coeff=coeff)
+        for k, chunk in enumerate(chunks):
+            plan.insert(chunk, first_tick=k, now_tick=k, last_command=None)
+            expected = reference.update(torch.from_numpy(chunk[None]).float())[0].numpy()
+            np.testing.assert_allclose(plan.pop(k), expected, atol=1e-5)
+
+
+def test_ensembling_drops_late_ticks_and_starts_a_handover_from_the_last_command():
+    plan = ChunkSchedule(blend_steps=1, ensemble_coeff=0.0)
+    first = plan.insert(np.full((4, 1), 10.0), first_tick=0, now_tick=0, last_command=np.array([4.0]))
+    assert first.blended == 1 and plan.pop(0)[0] == pytest.approx(7.0)  # no plan yet: the usual fade
+    late = plan.insert(np.full((5, 1), 20.0), first_tick=0, now_tick=1, last_command=None)
+    assert late.stale_dropped == 1 and late.blended == 0
+    assert late.join_step == pytest.approx(5.0)  # tick 1: (10 + 20) / 2, against the plan's 10
+    # ticks 1-3 averaged with the first chunk; tick 4, which only the new chunk covers, is its own
+    assert [plan.pop(t)[0] for t in range(1, 5)] == pytest.approx([15.0, 15.0, 15.0, 20.0])
