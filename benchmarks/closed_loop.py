@@ -14,6 +14,8 @@ engaged per episode as in the demo). Rows:
   given the plan's remaining actions (up to 4) and continues them, no cross-fade at joins;
 - ``drift-bok``: the ``drift`` row's checkpoint exported with ``--batch 8``: 8 candidates per call,
   drift-run keeps the one closest to the plan's remaining actions (best-of-K, no retraining);
+- ``drift-ema``: the drift recipe evaluated with an exponential moving average of the weights
+  (``--policy.use_ema=true``, Diffusion Policy's warm-up schedule, drift/ema.py);
 - ``act``: LeRobot's ACT (one call per chunk, L1 regression with a CVAE), sized for this machine
   (``ACT_ARGS``), its recommended optimizer (AdamW, lr 1e-5 constant); ``act-te``: the same
   checkpoint with temporal ensembling (a chunk every policy step, averaged, coefficient 0.01);
@@ -93,6 +95,7 @@ DRIFT_ROWS = {
     "regression": (*DRIFT_ARGS, "--policy.num_samples_per_obs=1", "--policy.noise_scale=0"),
     "drift4": (),  # LeRobot's full 4-stage encoder, as Diffusion Policy has it
     "drift-prefix": (*DRIFT_ARGS, "--policy.prefix_conditioning=true"),
+    "drift-ema": (*DRIFT_ARGS, "--policy.use_ema=true"),
 }
 
 
@@ -155,6 +158,7 @@ ROWS = (
     "drift4",
     "drift-prefix",
     "drift-bok",
+    "drift-ema",
     *PRECISION_ROWS,
 )
 

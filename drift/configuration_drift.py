@@ -76,6 +76,14 @@ class DriftConfig(PreTrainedConfig):
             can absorb (inference plus observation age, divided by the control period). The
             default 4 covers 133 ms at 30 Hz; at least one executed step must stay free, so
             it is below n_action_steps.
+
+    Weight averaging (off by default):
+        use_ema: keep an exponential moving average of the weights during training
+            (``update()``, which lerobot-train calls after every optimizer step) and save it
+            as the checkpoint's weights: what inference, export and drift-run use. Resuming
+            from such a checkpoint continues from the averaged weights.
+        ema_power, ema_max_decay: the decay's warm-up, min(max, 1 - (1 + t)^-power) after t
+            steps (Diffusion Policy's 0.75 and 0.9999; see drift/ema.py).
     """
 
     n_obs_steps: int = 2
@@ -118,6 +126,9 @@ class DriftConfig(PreTrainedConfig):
     noise_scale: float = 1.0
     prefix_conditioning: bool = False
     max_prefix_steps: int = 4
+    use_ema: bool = False
+    ema_power: float = 0.75
+    ema_max_decay: float = 0.9999
 
     # Optimizer / scheduler presets (Diffusion Policy's recipe, with tighter clipping).
     optimizer_lr: float = 1e-4
@@ -229,6 +240,8 @@ class DriftConfig(PreTrainedConfig):
             " (at least one executed step must be generated)",
             self.max_prefix_steps,
         )
+        _require(self.ema_power > 0, "ema_power", "> 0 (0.75 recommended)", self.ema_power)
+        _require(0 <= self.ema_max_decay < 1, "ema_max_decay", "in [0, 1)", self.ema_max_decay)
         _require(self.optimizer_lr > 0, "optimizer_lr", "> 0", self.optimizer_lr)
         _require(
             self.optimizer_grad_clip_norm >= 0,

@@ -20,6 +20,7 @@ from lerobot.utils.constants import ACTION, OBS_ENV_STATE, OBS_IMAGES, OBS_STATE
 from torch import Tensor, nn
 
 from .configuration_drift import DriftConfig
+from .ema import WeightAverage
 from .objective import drift_loss
 
 
@@ -240,7 +241,26 @@ class DriftPolicy(PreTrainedPolicy):
         self.config = config
         self.model = DriftModel(config)
         self._queues: dict[str, deque] = {}
+        self._ema: WeightAverage | None = None  # created at the first update() (training only)
         self.reset()
+
+    def update(self) -> None:
+        """After each optimizer step (lerobot-train calls it): fold the weights into the average."""
+        if not self.config.use_ema:
+            return
+        if self._ema is None:
+            self._ema = WeightAverage(self.model, self.config.ema_power, self.config.ema_max_decay)
+        self._ema.update(self.model)
+
+    def _save_pretrained(self, save_directory, state_dict=None) -> None:
+        """With ``use_ema`` the saved weights are the average (what the checkpoint is evaluated with)."""
+        if self._ema is None:
+            return super()._save_pretrained(save_directory, state_dict)
+        if state_dict is not None:  # gathered by the trainer (e.g. FSDP): replace the model's entries
+            state_dict = {**state_dict, **{f"model.{k}": v for k, v in self._ema.shadow.items()}}
+            return super()._save_pretrained(save_directory, state_dict)
+        with self._ema.swapped_in(self.model):
+            return super()._save_pretrained(save_directory)
 
     def get_optim_params(self):
         return self.model.parameters()
