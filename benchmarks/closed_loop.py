@@ -43,6 +43,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -207,6 +208,7 @@ def main(argv=None) -> None:
         }
         results_file.write_text(json.dumps(results, indent=2))
     print_table(results)
+    print_seed_summary(results)
     print(f"results: {results_file.resolve()}")
 
 
@@ -246,6 +248,53 @@ def print_table(results: dict) -> None:
             _pair(r.get("join_step", {}), "p50", "max"),
             f"{_pair(r.get('command_step_near_joins', {}), 'max')} / "
             f"{_pair(r.get('command_step_elsewhere', {}), 'max')}",
+        )
+    Console().print(table)
+
+
+def seed_summary(results: dict) -> dict[str, dict]:
+    """Rows run with ``--train-seed``: per row, success and between (fractions) of every seed, and
+    their mean and standard deviation across seeds (sample std, ddof 1)."""
+    rows: dict[str, dict] = {}
+    for key, r in results.items():
+        row, sep, seed = key.rpartition("-seed")
+        if not sep or not seed.isdigit():
+            continue
+        c, n = r["outcomes"], max(r["episodes"], 1)
+        entry = rows.setdefault(row, {"seeds": [], "success": [], "between": []})
+        entry["seeds"].append(int(seed))
+        entry["success"].append((c["left"] + c["right"]) / n)
+        entry["between"].append(c["between"] / n)
+    for entry in rows.values():
+        for name in ("success", "between"):
+            values = np.array(entry[name])
+            entry[f"{name}_mean"] = float(values.mean())
+            entry[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+    return rows
+
+
+def print_seed_summary(results: dict) -> None:
+    summary = seed_summary(results)
+    if not summary:
+        return
+    table = Table(title="Across training seeds (each seed: 50 episodes, the same layouts)")
+    for col in (
+        "policy",
+        "seeds",
+        "success per seed",
+        "success mean ± std",
+        "between per seed",
+        "between mean",
+    ):
+        table.add_column(col, justify="right")
+    for row, s in summary.items():
+        table.add_row(
+            row,
+            " ".join(map(str, s["seeds"])),
+            " / ".join(f"{v:.0%}" for v in s["success"]),
+            f"{s['success_mean']:.1%} ± {s['success_std']:.1%}",
+            " / ".join(f"{v:.0%}" for v in s["between"]),
+            f"{s['between_mean']:.1%}",
         )
     Console().print(table)
 
