@@ -16,11 +16,8 @@ Usage::
 
 import argparse
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lerobot_policy_drift.demos.arm import BATCH_SIZE, DRIFT_ARGS, REPO_ID, TRAIN_ARGS
+from lerobot_policy_drift.demos.train import train_policy
 
 LOG_LINE = re.compile(r"updt_s:([0-9.]+) data_s:([0-9.]+)")
 
@@ -91,36 +89,14 @@ def _hwc(chw) -> np.ndarray:
 
 def train_timing(dataset: Path, out: Path, steps: int, workers: int) -> dict:
     """lerobot-train for ``steps`` steps with ``--num_workers=workers``: data_s / updt_s from its log."""
-    run = out / f"train_w{workers}"
+    run, log = out / f"train_w{workers}", out / f"train_w{workers}.log"
     if run.exists():
         shutil.rmtree(run)
-    cmd = [
-        str(Path(sys.executable).parent / "lerobot-train"),
-        "--policy.type=drift",
-        f"--dataset.repo_id={REPO_ID}",
-        f"--dataset.root={dataset}",
-        "--policy.device=cpu",
-        "--policy.push_to_hub=false",
-        *TRAIN_ARGS,
-        *DRIFT_ARGS,
-        f"--batch_size={BATCH_SIZE}",
-        f"--steps={steps}",
-        f"--save_freq={steps}",
-        f"--log_freq={max(steps // 6, 1)}",
-        f"--num_workers={workers}",
-        f"--output_dir={run}",
-        "--seed=1",
-        "--wandb.enable=false",
-    ]
-    env = {"HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env})
+    args = (*TRAIN_ARGS, *DRIFT_ARGS, "--seed=1")
+    train_policy("drift", dataset, REPO_ID, run, steps, BATCH_SIZE, *args, num_workers=workers, log=log)
     wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"lerobot-train failed:\n{proc.stderr[-3000:]}")
-    windows = [(float(u), float(d)) for u, d in LOG_LINE.findall(proc.stdout + proc.stderr)][
-        1:
-    ]  # 1st: warm-up
+    windows = [(float(u), float(d)) for u, d in LOG_LINE.findall(log.read_text())][1:]  # 1st: warm-up
     updt, data = (float(np.mean(v)) for v in zip(*windows, strict=True))
     shutil.rmtree(run)
     return {"workers": workers, "updt_s": updt, "data_s": data, "step_s": updt + data, "wall_s": wall}

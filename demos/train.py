@@ -21,8 +21,11 @@ def train_policy(
     steps: int,
     batch_size: int,
     *policy_args: str,
+    num_workers: int = 0,
+    log: Path | None = None,
 ) -> Path:
-    """The checkpoint (``pretrained_model/``) of a ``policy_type`` policy trained by LeRobot's own trainer."""
+    """The checkpoint (``pretrained_model/``) of a ``policy_type`` policy trained by LeRobot's own
+    trainer; its output goes to the terminal, or to the file ``log``."""
     ckpt = run_dir / "checkpoints" / "last" / "pretrained_model"
     if ckpt.exists():
         print(f"train: reusing {ckpt}")
@@ -40,14 +43,18 @@ def train_policy(
         f"--steps={steps}",
         f"--save_freq={steps}",
         f"--log_freq={max(1, steps // 10)}",
-        "--num_workers=0",
+        f"--num_workers={num_workers}",
         f"--output_dir={run_dir}",
         "--wandb.enable=false",
     ]
     print("train: " + " ".join(cmd))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env)
+    if log is None:
+        subprocess.run(cmd, check=True, env=env)
+    else:
+        with open(log, "w") as out:
+            subprocess.run(cmd, check=True, env=env, stdout=out, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - start  # the whole command: start-up and the save included
     (run_dir / TRAIN_TIME).write_text(json.dumps({"seconds": seconds, "steps": steps}))
     return ckpt

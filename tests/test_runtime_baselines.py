@@ -3,9 +3,6 @@ temporal ensembling, VQ-BeT) as LeRobot's own ``select_action`` runs them, on th
 as a drift bundle; a type it cannot serve is refused in one line."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +10,7 @@ import pytest
 import torch
 
 from lerobot_policy_drift.demos.emulated_policy import untrained_checkpoint
+from lerobot_policy_drift.demos.train import train_policy
 from lerobot_policy_drift.export.manifest import GOLDEN_FILE
 from lerobot_policy_drift.runtime.backends import BackendError, make_backend
 
@@ -129,28 +127,6 @@ def test_a_type_the_backend_cannot_serve_is_refused_in_one_line(tmp_path):
         make_backend("torch", None, tmp_path)
 
 
-def _lerobot_train(policy_type: str, root: Path, repo: str, out: Path, *args: str) -> Path:
-    cmd = [
-        str(Path(sys.executable).parent / "lerobot-train"),
-        f"--policy.type={policy_type}",
-        f"--dataset.repo_id={repo}",
-        f"--dataset.root={root}",
-        "--policy.device=cpu",
-        "--policy.push_to_hub=false",
-        *args,
-        "--batch_size=4",
-        "--steps=4",
-        "--save_freq=4",
-        "--num_workers=0",
-        f"--output_dir={out}",
-        "--wandb.enable=false",
-    ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out / "checkpoints" / "last" / "pretrained_model"
-
-
 def _cli(config: dict) -> list[str]:
     return [f"--policy.{k}={'null' if v is None else v}" for k, v in config.items()]
 
@@ -173,7 +149,7 @@ def test_lerobot_trained_baselines_drive_the_emulated_arm(so100_policy, tmp_path
     from lerobot_policy_drift.runtime.runner import Runner
 
     root, repo = _dataset(so100_policy[0])
-    ckpt = _lerobot_train(policy_type, root, repo, tmp_path / "train", *args)
+    ckpt = train_policy(policy_type, root, repo, tmp_path / "train", 4, 4, *args)  # 4 steps, batch 4
     camera = CameraPlan(name="front", width=64, height=48, fps=30)
     with EmulatedRig.start("so100", tmp_path / "rig", cameras=[camera]) as rig:
         before = rig.state()
