@@ -35,7 +35,9 @@ first new command's step from the old plan, and the largest command step within 
 join against elsewhere). Results go to ``OUT/closed_loop.json``; artifacts of each row stay in
 ``OUT/<row>/`` and are reused. ``--train-seed N`` trains the rows with lerobot-train's ``--seed=N``
 into ``OUT/<row>-seedN/`` (results keyed ``<row>-seedN``): one run of a recipe does not predict
-the next, so compare rows over several training seeds.
+the next, so compare rows over several training seeds. ``--eval-every N`` saves a checkpoint every
+N training steps and evaluates each one (results keyed ``<row>[-seedN]@<step>``; the learning-rate
+schedule spans the whole ``--steps``): the training curve, to say where success plateaus.
 """
 
 import argparse
@@ -100,50 +102,76 @@ DRIFT_ROWS = {
 }
 
 
-def prepare(
-    row: str, dataset: Path, out: Path, steps: int, train_seed: int | None = None
-) -> tuple[dict, Path]:
-    """Train (or reuse) the row's policy; (the RunConfig fields that run it, the trained checkpoint)."""
+def training(row: str, steps: int) -> tuple[str, str, tuple[str, ...]]:
+    """(policy type, run folder name, lerobot-train arguments) of the training a row uses; rows
+    that run another graph or configuration of a checkpoint share its training."""
+    if row in PRECISION_ROWS or row == "drift-bok":
+        return "drift", "drift", (*TRAIN_ARGS, *DRIFT_ARGS)
+    if row in DRIFT_ROWS:
+        return "drift", row, (*TRAIN_ARGS, *DRIFT_ROWS[row])
+    if row in ("act", "act-te"):
+        return "act", "act", ACT_ARGS
+    if row == "vqbet":
+        return "vqbet", "vqbet", (*VQBET_ARGS, f"--policy.n_vqvae_training_steps={steps // 5}")
+    return "diffusion", "dp", (*TRAIN_ARGS, *DP_ARGS)
+
+
+def train_row(
+    row: str, dataset: Path, out: Path, steps: int, train_seed: int | None, save_every: int | None
+) -> Path:
+    """Train (or reuse) the row's policy; its run folder (checkpoints every ``save_every`` steps)."""
+    policy_type, name, args = training(row, steps)
     tag = "" if train_seed is None else f"-seed{train_seed}"
     seed_args = () if train_seed is None else (f"--seed={train_seed}",)
-    if row in PRECISION_ROWS or row == "drift-bok":  # the drift row's checkpoint, another graph
-        args = (*TRAIN_ARGS, *DRIFT_ARGS, *seed_args)
-        ckpt = train_policy("drift", dataset, REPO_ID, out / f"drift{tag}", steps, BATCH_SIZE, *args)
-        if row == "drift-bok":
-            export(ckpt, dataset, out / f"drift{tag}" / f"bundle_k{CANDIDATES}", batch=CANDIDATES)
-            return {"bundle": out / f"drift{tag}" / f"bundle_k{CANDIDATES}"}, ckpt
+    run = out / f"{name}{tag}"
+    train_policy(
+        policy_type, dataset, REPO_ID, run, steps, BATCH_SIZE, *args, *seed_args, save_every=save_every
+    )
+    return run
+
+
+def runnable(row: str, ckpt: Path, dataset: Path) -> dict:
+    """The RunConfig fields that run ``row`` from checkpoint ``ckpt``: its bundle (exported next to
+    it, reused when valid) or the checkpoint (a config variant of it) for the torch backend."""
+    if row == "drift-bok":
+        bundle = ckpt.parent / f"bundle_k{CANDIDATES}"
+        export(ckpt, dataset, bundle, batch=CANDIDATES)
+        return {"bundle": bundle}
+    if row in PRECISION_ROWS:
         precision = PRECISION_ROWS[row]
-        export(ckpt, dataset, out / f"drift{tag}" / f"bundle_{precision}", **{precision: True})
-        return {"bundle": out / f"drift{tag}" / f"bundle_{precision}", "precision": precision}, ckpt
+        export(ckpt, dataset, ckpt.parent / f"bundle_{precision}", **{precision: True})
+        return {"bundle": ckpt.parent / f"bundle_{precision}", "precision": precision}
     if row in DRIFT_ROWS:
-        args = (*TRAIN_ARGS, *DRIFT_ROWS[row], *seed_args)
-        ckpt = train_policy("drift", dataset, REPO_ID, out / f"{row}{tag}", steps, BATCH_SIZE, *args)
-        export(ckpt, dataset, out / f"{row}{tag}" / "bundle")
-        return {"bundle": out / f"{row}{tag}" / "bundle"}, ckpt
-    if row in ("act", "act-te"):
-        ckpt = train_policy(
-            "act", dataset, REPO_ID, out / f"act{tag}", steps, BATCH_SIZE, *ACT_ARGS, *seed_args
+        export(ckpt, dataset, ckpt.parent / "bundle")
+        return {"bundle": ckpt.parent / "bundle"}
+    if row == "act-te":
+        variant = config_variant(
+            ckpt, ckpt.parent / "pretrained_model_te", temporal_ensemble_coeff=0.01, n_action_steps=1
         )
-        run = ckpt
-        if row == "act-te":
-            variant = out / f"act{tag}" / "pretrained_model_te"
-            run = config_variant(ckpt, variant, temporal_ensemble_coeff=0.01, n_action_steps=1)
-        return {"backend": "torch", "policy": run}, ckpt
-    if row == "vqbet":
-        vq_steps = f"--policy.n_vqvae_training_steps={steps // 5}"
-        args = (*VQBET_ARGS, vq_steps, *seed_args)
-        ckpt = train_policy("vqbet", dataset, REPO_ID, out / f"vqbet{tag}", steps, BATCH_SIZE, *args)
-        return {"backend": "torch", "policy": ckpt}, ckpt
-    args = (*TRAIN_ARGS, *DP_ARGS, *seed_args)
-    ckpt = train_policy("diffusion", dataset, REPO_ID, out / f"dp{tag}", steps, BATCH_SIZE, *args)
+        return {"backend": "torch", "policy": variant}
     if row == "dp10":
-        ckpt = config_variant(
-            ckpt,
-            out / f"dp{tag}" / "pretrained_model_ddim10",
-            noise_scheduler_type="DDIM",
-            num_inference_steps=10,
+        variant = config_variant(
+            ckpt, ckpt.parent / "pretrained_model_ddim10", noise_scheduler_type="DDIM", num_inference_steps=10
         )
+        return {"backend": "torch", "policy": variant}
     return {"backend": "torch", "policy": ckpt}
+
+
+def checkpoints(run: Path, steps: int, every: int | None) -> dict[str, Path]:
+    """Result-key suffix → checkpoint to evaluate: the last one, or one every ``every`` steps
+    (``@<step>``); a run trained without those checkpoints is an error that says what to do."""
+    if every is None:
+        return {"": run / "checkpoints" / "last" / "pretrained_model"}
+    found = {}
+    for step in range(every, steps + 1, every):
+        ckpt = run / "checkpoints" / f"{step:06d}" / "pretrained_model"
+        if not ckpt.is_dir():
+            raise SystemExit(
+                f"{run} has no checkpoint at step {step}: it was trained without --eval-every {every}. "
+                "Move it away (or use another --out) to train it again with those checkpoints."
+            )
+        found[f"@{step}"] = ckpt
+    return found
 
 
 PRECISION_ROWS = {"drift-fp16": "fp16", "drift-int8": "int8"}
@@ -179,6 +207,12 @@ def main(argv=None) -> None:
     parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
     parser.add_argument("--seed", type=int, default=0, help="recording and target layouts")
     parser.add_argument("--train-seed", type=int, help="lerobot-train --seed (default: its own)")
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        help="save a checkpoint every N steps and evaluate each (results keyed <row>@<step>): "
+        "where closed-loop success stops improving",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     record(args.dataset, args.demos, args.out / "record_rig", args.seed)
@@ -186,27 +220,30 @@ def main(argv=None) -> None:
     results_file = args.out / "closed_loop.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     for row in args.rows:
-        policy, ckpt = prepare(row, args.dataset, args.out, args.steps, args.train_seed)
-        key = row if args.train_seed is None else f"{row}-seed{args.train_seed}"
-        run_dir = args.out / key / "run"
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True)
-        counts, report = evaluate(run_dir, args.episodes, args.seed, args.episode_s, **policy)
-        results[key] = {
-            "outcomes": counts,
-            "episodes": counts["left"] + counts["right"] + counts["miss"],
-            "inference_ms": report.get("inference_ms", {}),
-            "missed_ticks": report.get("missed_ticks"),
-            "ticks": report.get("ticks"),
-            "steps": args.steps,
-            **training_facts(ckpt),
-            "dataset": str(args.dataset),
-            "join_step": report.get("join_step", {}),
-            "command_step_near_joins": report.get("command_step_near_joins", {}),
-            "command_step_elsewhere": report.get("command_step_elsewhere", {}),
-        }
-        results_file.write_text(json.dumps(results, indent=2))
+        run = train_row(row, args.dataset, args.out, args.steps, args.train_seed, args.eval_every)
+        for suffix, ckpt in checkpoints(run, args.steps, args.eval_every).items():
+            policy = runnable(row, ckpt, args.dataset)
+            key = (row if args.train_seed is None else f"{row}-seed{args.train_seed}") + suffix
+            run_dir = args.out / key / "run"
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            run_dir.mkdir(parents=True)
+            counts, report = evaluate(run_dir, args.episodes, args.seed, args.episode_s, **policy)
+            results[key] = {
+                "outcomes": counts,
+                "episodes": counts["left"] + counts["right"] + counts["miss"],
+                "inference_ms": report.get("inference_ms", {}),
+                "missed_ticks": report.get("missed_ticks"),
+                "ticks": report.get("ticks"),
+                "steps": int(suffix[1:]) if suffix else args.steps,
+                "training_steps": args.steps,
+                **training_facts(ckpt),
+                "dataset": str(args.dataset),
+                "join_step": report.get("join_step", {}),
+                "command_step_near_joins": report.get("command_step_near_joins", {}),
+                "command_step_elsewhere": report.get("command_step_elsewhere", {}),
+            }
+            results_file.write_text(json.dumps(results, indent=2))
     print_table(results)
     print_seed_summary(results)
     print(f"results: {results_file.resolve()}")

@@ -23,9 +23,10 @@ def train_policy(
     *policy_args: str,
     num_workers: int = 0,
     log: Path | None = None,
+    save_every: int | None = None,
 ) -> Path:
     """The checkpoint (``pretrained_model/``) of a ``policy_type`` policy trained by LeRobot's own
-    trainer; its output goes to the terminal, or to the file ``log``."""
+    trainer (also saved every ``save_every`` steps); its output goes to the terminal, or to ``log``."""
     ckpt = run_dir / "checkpoints" / "last" / "pretrained_model"
     if ckpt.exists():
         print(f"train: reusing {ckpt}")
@@ -41,7 +42,7 @@ def train_policy(
         *policy_args,
         f"--batch_size={batch_size}",
         f"--steps={steps}",
-        f"--save_freq={steps}",
+        f"--save_freq={save_every or steps}",
         f"--log_freq={max(1, steps // 10)}",
         f"--num_workers={num_workers}",
         f"--output_dir={run_dir}",
