@@ -16,6 +16,8 @@ engaged per episode as in the demo). Rows:
   drift-run keeps the one closest to the plan's remaining actions (best-of-K, no retraining);
 - ``drift-ema``: the drift recipe evaluated with an exponential moving average of the weights
   (``--policy.use_ema=true``, Diffusion Policy's warm-up schedule, drift/ema.py);
+- ``drift-g8``: the drift recipe with G = 8 generated chunks per observation in training (4 by
+  default): a denser estimate of the drift field;
 - ``act``: LeRobot's ACT (one call per chunk, L1 regression with a CVAE), sized for this machine
   (``ACT_ARGS``), its recommended optimizer (AdamW, lr 1e-5 constant); ``act-te``: the same
   checkpoint with temporal ensembling (a chunk every policy step, averaged, coefficient 0.01);
@@ -99,6 +101,7 @@ DRIFT_ROWS = {
     "drift4": (),  # LeRobot's full 4-stage encoder, as Diffusion Policy has it
     "drift-prefix": (*DRIFT_ARGS, "--policy.prefix_conditioning=true"),
     "drift-ema": (*DRIFT_ARGS, "--policy.use_ema=true"),
+    "drift-g8": (*DRIFT_ARGS, "--policy.num_samples_per_obs=8"),
 }
 
 
@@ -188,6 +191,7 @@ ROWS = (
     "drift-prefix",
     "drift-bok",
     "drift-ema",
+    "drift-g8",
     *PRECISION_ROWS,
 )
 
