@@ -76,7 +76,8 @@ class ChunkSchedule:
         old = {t: a for t, a in self._actions.items() if t >= now_tick}
         if self.ensemble_coeff is not None and old:
             return self._ensemble(fresh, old, stale)
-        self._weights = {t: (1.0, 1) for t in fresh}
+        if self.ensemble_coeff is not None:  # the first chunk of a plan: one prediction per tick
+            self._weights = {t: (1.0, 1) for t in fresh}
         blended = 0
         # Fade from the old plan; where it has run out, from its last value (or the last command).
         anchor = None if last_command is None else np.asarray(last_command, np.float64)
