@@ -1,4 +1,8 @@
-"""Closed loop on the emulated SO-100 two-target reach: DriftPolicy vs ACT, VQ-BeT, Diffusion Policy.
+"""Closed loop on the emulated SO-100 reach tasks: DriftPolicy vs ACT, VQ-BeT, Diffusion Policy.
+
+``--task two-targets`` (default) is the bimodal reach of ``make demo``: the mode choice and the
+reach; ``--task one-target`` shows one target and asks for half the tolerance: precision alone
+(``robots.tasks``). Each task needs its own ``--out`` and ``--dataset``.
 
 Same dataset (``make demo``'s recording, or recorded here the same way), same ``lerobot-train``
 recipe and step budget, same emulated arm, same runtime (``drift-run``, teleop-first, the policy
@@ -32,7 +36,8 @@ Diffusion Policy keeps LeRobot's encoder (four ResNet stages); DriftPolicy uses 
 with the encoder: ``drift4`` compares the objectives on the same encoder, ``regression`` on drift's.
 
 Per row: success, left/right split, misses and how many stopped between the targets
-(``robots.tasks.between``), inference time per chunk, missed ticks, and the chunk joins (the
+(``robots.tasks.between``), the tip's final distance to the nearest target (p50 / p90, image
+heights: the precision, whatever the tolerance), inference time per chunk, missed ticks, and the chunk joins (the
 first new command's step from the old plan, and the largest command step within 3 ticks of a
 join against elsewhere). Results go to ``OUT/closed_loop.json``; artifacts of each row stay in
 ``OUT/<row>/`` and are reused. ``--train-seed N`` trains the rows with lerobot-train's ``--seed=N``
@@ -62,6 +67,7 @@ from lerobot_policy_drift.demos.arm import (
 )
 from lerobot_policy_drift.demos.emulated_policy import config_variant
 from lerobot_policy_drift.demos.train import train_policy, training_facts
+from lerobot_policy_drift.robots.tasks import TASKS
 
 DP_ARGS = (
     "--policy.crop_shape=null",  # the 64×48 camera is smaller than DP's default 84×84 crop
@@ -210,6 +216,13 @@ def main(argv=None) -> None:
     parser.add_argument("--episode-s", type=float, default=4.0)
     parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
     parser.add_argument("--seed", type=int, default=0, help="recording and target layouts")
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default="two-targets",
+        help="two-targets (mode choice and reach) or one-target (precision: one target, half the "
+        "tolerance); give each task its own --out and --dataset",
+    )
     parser.add_argument("--train-seed", type=int, help="lerobot-train --seed (default: its own)")
     parser.add_argument(
         "--eval-every",
@@ -219,7 +232,8 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    record(args.dataset, args.demos, args.out / "record_rig", args.seed)
+    task = TASKS[args.task]
+    record(args.dataset, args.demos, args.out / "record_rig", args.seed, task)
 
     results_file = args.out / "closed_loop.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
@@ -232,9 +246,12 @@ def main(argv=None) -> None:
             if run_dir.exists():
                 shutil.rmtree(run_dir)
             run_dir.mkdir(parents=True)
-            counts, report = evaluate(run_dir, args.episodes, args.seed, args.episode_s, **policy)
+            counts, gaps, report = evaluate(run_dir, args.episodes, args.seed, args.episode_s, task, **policy)
             results[key] = {
+                "task": task.name,
                 "outcomes": counts,
+                "tip_gap": {f"p{q}": float(np.percentile(gaps, q)) for q in (50, 90)} if gaps else {},
+                "tip_gaps": [round(g, 4) for g in gaps],
                 "episodes": counts["left"] + counts["right"] + counts["miss"],
                 "inference_ms": report.get("inference_ms", {}),
                 "missed_ticks": report.get("missed_ticks"),
@@ -254,7 +271,7 @@ def main(argv=None) -> None:
 
 
 def print_table(results: dict) -> None:
-    table = Table(title="Closed loop, emulated SO-100 two-target reach (same data, same training budget)")
+    table = Table(title="Closed loop, emulated SO-100 reach (same data, same training budget)")
     for col in (
         "policy",
         "episodes",
@@ -262,6 +279,7 @@ def print_table(results: dict) -> None:
         "left / right",
         "between",
         "other miss",
+        "tip gap p50 / p90",
         "chunk p50 / p99 ms",
     ):
         table.add_column(col, justify="right")
@@ -281,6 +299,7 @@ def print_table(results: dict) -> None:
             f"{c['left']} / {c['right']}",
             f"{c['between'] / n:.0%}",
             str(c["miss"] - c["between"]),
+            _pair(r.get("tip_gap", {}), "p50", "p90", digits=3),
             _pair(inf, "p50", "p99"),
             f"{inf['p50'] / drift_ms:.0f}×" if drift_ms and inf.get("p50") else "-",
             f"{r['params'] / 1e6:.1f} M" if "params" in r else "-",
@@ -340,10 +359,10 @@ def print_seed_summary(results: dict) -> None:
     Console().print(table)
 
 
-def _pair(summary: dict, *keys: str) -> str:
-    """Summary figures (degrees) as 'a / b', '-' where none were recorded."""
+def _pair(summary: dict, *keys: str, digits: int = 2) -> str:
+    """Summary figures as 'a / b', '-' where none were recorded."""
     values = [summary.get(k) for k in keys]
-    return " / ".join("-" if v is None else f"{v:.2f}" for v in values)
+    return " / ".join("-" if v is None else f"{v:.{digits}f}" for v in values)
 
 
 if __name__ == "__main__":

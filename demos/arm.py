@@ -1,23 +1,24 @@
 """The README's main job, on the emulated SO-100 (no hardware): demos → train → export → run.
 
 1. record: a scripted operator moves the emulated leader arm to one of two targets (chosen at random
-   each episode, so the data is bimodal); the follower follows through LeRobot's teleoperation path
-   (leader ``get_action`` → follower ``send_action``); ``EpisodeRecorder`` writes camera frames,
-   state and action as a ``LeRobotDataset``;
+   each episode, so the data is bimodal; ``--task one-target``: the precision task of
+   ``robots.tasks``, one target and half the tolerance); the follower follows through LeRobot's
+   teleoperation path (leader ``get_action`` → follower ``send_action``); ``EpisodeRecorder``
+   writes camera frames, state and action as a ``LeRobotDataset``;
 2. train: ``lerobot-train --policy.type=drift`` on it (CPU);
 3. export: ``drift-export`` (parity-gated ONNX bundle);
 4. run: ``drift-run`` on a fresh emulated arm, teleop-first: per episode the operator holds the
    leader at rest (the follower follows), two new targets appear, control goes to the policy
    (``auto`` on the control pipe) for a few seconds, the outcome is read from the arm's own joint
    state (``robots.tasks.outcome``), and the operator takes control back (``teleop``);
-5. prints success rate, which target was reached, misses, and drift-run's latency summary.
+5. prints success rate, which target was reached, misses, the tip's final distance to the nearest
+   target (p50 / p90), and drift-run's latency summary.
 
 Artifacts land in ``--out``; re-running reuses the dataset, checkpoint and bundle unless ``--fresh``.
 """
 
 import argparse
 import json
-import math
 import os
 import shutil
 import threading
@@ -30,17 +31,16 @@ from rich.table import Table
 
 from lerobot_policy_drift.demos.train import train_policy
 from lerobot_policy_drift.robots.emulator import EmulatedRig
-from lerobot_policy_drift.robots.kinematics import tip
 from lerobot_policy_drift.robots.leader_scripts import Hold
 from lerobot_policy_drift.robots.rig import CameraPlan
 from lerobot_policy_drift.robots.scene import joint_angles
 from lerobot_policy_drift.robots.tasks import (
-    between,
+    TASKS,
+    ReachTask,
     operator_motion,
-    outcome,
-    sample_targets,
     scene_objects,
     ticks_for,
+    tip_gap,
 )
 
 FPS = 10  # dataset and policy rate
@@ -69,8 +69,20 @@ def follower_angles(rig: EmulatedRig) -> dict[str, float]:
     return joint_angles(present, rig.plan.follower.calibration)
 
 
-def record(root: Path, episodes: int, run_dir: Path, seed: int) -> None:
+def record(
+    root: Path, episodes: int, run_dir: Path, seed: int, task: ReachTask = TASKS["two-targets"]
+) -> None:
+    """Record ``episodes`` demonstrations of ``task`` into ``root``, or reuse the dataset there if
+    it holds that task (another task's dataset is refused: it would train the wrong skill)."""
     if (root / "meta" / "info.json").exists():
+        from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
+
+        recorded = list(LeRobotDatasetMetadata(REPO_ID, root=root).tasks.index)
+        if task.instruction not in recorded:
+            raise SystemExit(
+                f"record: {root} holds demonstrations of {recorded}, not of the {task.name} task "
+                f"({task.instruction!r}); nothing was changed. Give another dataset folder (or --fresh)."
+            )
         print(f"record: reusing {root}")
         return
     from lerobot.robots.utils import make_robot_from_config
@@ -87,7 +99,7 @@ def record(root: Path, episodes: int, run_dir: Path, seed: int) -> None:
         leader = make_teleoperator_from_config(rig.leader_config())
         robot.connect()
         leader.connect()
-        recorder = EpisodeRecorder(root, REPO_ID, FPS, robot, task="reach one of the two targets")
+        recorder = EpisodeRecorder(root, REPO_ID, FPS, robot, task=task.instruction)
         counts = {"left": 0, "right": 0}
 
         def teleop(seconds: float, keep: bool) -> None:
@@ -101,15 +113,15 @@ def record(root: Path, episodes: int, run_dir: Path, seed: int) -> None:
 
         try:
             for episode in range(episodes):
-                targets = sample_targets(rng)
+                targets = task.sample(rng)
                 rig.set_objects(scene_objects(targets))  # before the reset: no stale frame recorded
                 rig.set_leader_script(rest)
                 teleop(RESET_S, keep=False)
-                goal = targets[int(rng.integers(2))]
+                goal = targets[int(rng.integers(len(targets)))]
                 rig.set_leader_script(operator_motion({}, goal.angles, calibration, MOVE_S, HOLD_S))
                 teleop(MOVE_S + HOLD_S, keep=True)
                 recorder.end_episode()
-                reached = outcome(follower_angles(rig), targets)
+                reached = task.outcome(follower_angles(rig), targets)
                 counts[goal.side] += 1
                 print(
                     f"record: episode {episode + 1}/{episodes}: operator went {goal.side}, follower {reached}"
@@ -144,8 +156,11 @@ def _send(pipe: Path, command: str) -> None:
         os.close(fd)
 
 
-def evaluate(out: Path, episodes: int, seed: int, episode_s: float, **policy) -> tuple[dict, dict]:
-    """drift-run, teleop-first, with ``episodes`` autonomous episodes; (outcomes, run report).
+def evaluate(
+    out: Path, episodes: int, seed: int, episode_s: float, task: ReachTask = TASKS["two-targets"], **policy
+) -> tuple[dict, list[float], dict]:
+    """drift-run, teleop-first, with ``episodes`` autonomous episodes of ``task``; (outcomes, the
+    tip's final distance to the nearest target per episode, run report).
 
     ``policy``: the RunConfig fields naming it (``bundle=…``, or ``backend="torch", policy=…``).
     Outcomes count ``left`` / ``right`` / ``miss``, and ``between`` (misses stopped between the
@@ -179,28 +194,30 @@ def evaluate(out: Path, episodes: int, seed: int, episode_s: float, **policy) ->
                 raise RuntimeError("drift-run did not start within 120 s")
             time.sleep(0.1)
         counts = {"left": 0, "right": 0, "miss": 0, "between": 0}
+        gaps = []
         for episode in range(episodes):
             if not thread.is_alive():
                 break
             rig.set_leader_script(Hold(tuple(ticks_for({}, calibration))))  # operator: back to rest
             time.sleep(RESET_S + config.handover_s)
-            targets = sample_targets(rng)
+            targets = task.sample(rng)
             rig.set_objects(scene_objects(targets))
             time.sleep(0.3)
             _send(pipe, "auto")
             time.sleep(episode_s)
             angles = follower_angles(rig)
-            reached = outcome(angles, targets)
+            reached = task.outcome(angles, targets)
             counts[reached] += 1
-            counts["between"] += between(angles, targets)
-            gap = min(math.dist(tip(angles), (t.x, t.y)) for t in targets)
-            kind = f"{reached}{' (between)' * between(angles, targets)}"
+            counts["between"] += task.between(angles, targets)
+            gaps.append(tip_gap(angles, targets))
+            gap = gaps[-1]
+            kind = f"{reached}{' (between)' * task.between(angles, targets)}"
             print(f"run: episode {episode + 1}/{episodes}: {kind}, tip {gap:.3f} from the nearest target")
             _send(pipe, "teleop")
         if thread.is_alive():
             _send(pipe, "stop")
         thread.join(timeout=60)
-    return counts, result.get("report", {})
+    return counts, gaps, result.get("report", {})
 
 
 def main(argv=None) -> None:
@@ -213,14 +230,21 @@ def main(argv=None) -> None:
     parser.add_argument("--eval-episodes", type=int, default=10, help="autonomous episodes in drift-run")
     parser.add_argument("--episode-s", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default="two-targets",
+        help="two-targets (bimodal: the mode choice and the reach) or one-target (half the tolerance: precision)",
+    )
     parser.add_argument("--fresh", action="store_true", help="delete earlier artifacts and start over")
     args = parser.parse_args(argv)
     if args.fresh and args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    task = TASKS[args.task]
     dataset = args.out / "dataset"
-    record(dataset, args.episodes, args.out / "record_rig", args.seed)
+    record(dataset, args.episodes, args.out / "record_rig", args.seed, task)
     ckpt = train_policy(
         "drift",
         dataset,
@@ -236,19 +260,22 @@ def main(argv=None) -> None:
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir()
-    counts, report = evaluate(
-        run_dir, args.eval_episodes, args.seed, args.episode_s, bundle=args.out / "bundle"
+    counts, gaps, report = evaluate(
+        run_dir, args.eval_episodes, args.seed, args.episode_s, task, bundle=args.out / "bundle"
     )
 
     done = counts["left"] + counts["right"] + counts["miss"]
-    table = Table(title=f"DriftPolicy on the emulated SO-100, two-target reach: {done} autonomous episodes")
-    for col in ("success", "left / right", "missed (between targets)", "inference p50 ms", "missed ticks"):
+    table = Table(title=f"DriftPolicy on the emulated SO-100, {task.name} reach: {done} autonomous episodes")
+    columns = ("success", "left / right", "missed (between targets)", "tip gap p50 / p90", "inference p50 ms")
+    for col in (*columns, "missed ticks"):
         table.add_column(col, justify="right")
     inf = report.get("inference_ms", {}).get("p50")
+    gap_p50, gap_p90 = np.percentile(gaps, [50, 90]) if gaps else (float("nan"),) * 2
     table.add_row(
         f"{(counts['left'] + counts['right']) / max(done, 1):.0%}",
         f"{counts['left']} / {counts['right']}",
         f"{counts['miss']} ({counts['between']})",
+        f"{gap_p50:.3f} / {gap_p90:.3f} (tolerance {task.tolerance:.2f})",
         f"{inf:.1f}" if inf is not None else "-",
         str(report.get("missed_ticks", "-")),
     )
@@ -259,7 +286,13 @@ def main(argv=None) -> None:
 
         print_summary(report)
     outcomes = {k: counts[k] for k in ("left", "right", "miss")}
-    summary = {"outcomes": outcomes, "between": counts["between"], "episodes": done}
+    summary = {
+        "task": task.name,
+        "outcomes": outcomes,
+        "between": counts["between"],
+        "episodes": done,
+        "tip_gaps": [round(g, 4) for g in gaps],
+    }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
         f"artifacts: {args.out.resolve()} (dataset/, train/checkpoints/last/pretrained_model, bundle/, "

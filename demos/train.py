@@ -29,6 +29,7 @@ def train_policy(
     trainer (also saved every ``save_every`` steps); its output goes to the terminal, or to ``log``."""
     ckpt = run_dir / "checkpoints" / "last" / "pretrained_model"
     if ckpt.exists():
+        _check_reusable(ckpt, dataset, steps)
         print(f"train: reusing {ckpt}")
         return ckpt
     cmd = [
@@ -59,6 +60,19 @@ def train_policy(
     seconds = time.perf_counter() - start  # the whole command: start-up and the save included
     (run_dir / TRAIN_TIME).write_text(json.dumps({"seconds": seconds, "steps": steps}))
     return ckpt
+
+
+def _check_reusable(ckpt: Path, dataset: Path, steps: int) -> None:
+    """A finished run is reused only for the dataset and step budget it was trained with: anything
+    else would report one training under another's name."""
+    trained = json.loads((ckpt / "train_config.json").read_text())
+    was = (Path(trained["dataset"]["root"]).resolve(), trained["steps"])
+    if was != (dataset.resolve(), steps):
+        raise SystemExit(
+            f"train: {ckpt.parents[2]} was trained on {was[0]} for {was[1]} steps, not on "
+            f"{dataset.resolve()} for {steps}; it was left as it is. Move it away (or give another "
+            "output folder) to train this one."
+        )
 
 
 def training_facts(ckpt: Path) -> dict:

@@ -9,14 +9,19 @@ import json
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from lerobot_policy_drift.demos.arm import REPO_ID, main
+from lerobot_policy_drift.demos.arm import BATCH_SIZE, REPO_ID, main
+from lerobot_policy_drift.demos.train import train_policy
 from lerobot_policy_drift.export.manifest import BundleManifest
+from lerobot_policy_drift.robots.tasks import TASKS
+
+SHORT = ["--episodes", "3", "--steps", "10", "--eval-episodes", "2", "--episode-s", "1"]
 
 
 @pytest.mark.slow
-def test_short_chain_produces_every_artifact(tmp_path):
+@pytest.mark.parametrize("task", ["two-targets", "one-target"])
+def test_short_chain_produces_every_artifact(tmp_path, task):
     out = tmp_path / "demo"
-    main(["--out", str(out), "--episodes", "3", "--steps", "10", "--eval-episodes", "2", "--episode-s", "1"])
+    main(["--out", str(out), *SHORT, "--task", task])
     dataset = LeRobotDataset(REPO_ID, root=out / "dataset")
     assert dataset.meta.total_episodes == 3 and "observation.images.front" in dataset.meta.features
     assert (out / "train/checkpoints/last/pretrained_model/model.safetensors").is_file()
@@ -28,5 +33,25 @@ def test_short_chain_produces_every_artifact(tmp_path):
     assert moves[:3] == [("start", "teleop"), ("teleop", "auto"), ("auto", "handover")]
     assert (out / "run/report/latency.png").is_file()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["episodes"] == 2 and sum(summary["outcomes"].values()) == 2
-    assert 0 <= summary["between"] <= summary["outcomes"]["miss"]
+    assert summary["task"] == task and summary["episodes"] == 2 and sum(summary["outcomes"].values()) == 2
+    assert 0 <= summary["between"] <= summary["outcomes"]["miss"] and len(summary["tip_gaps"]) == 2
+    if task == "one-target":
+        assert summary["between"] == 0
+    assert dataset.meta.tasks.index.tolist() == [TASKS[task].instruction]
+
+
+@pytest.mark.slow
+def test_rerun_refuses_another_task_or_budget_and_changes_nothing(tmp_path, capsys):
+    """Reusing artifacts is safe: a dataset of another task, or a checkpoint trained on another
+    budget, is refused in one line before anything is written."""
+    out = tmp_path / "demo"
+    main(["--out", str(out), *SHORT])
+    before = sorted(p.relative_to(out) for p in (out / "dataset").rglob("*"))
+    with pytest.raises(SystemExit, match="holds demonstrations of .*not of the one-target task"):
+        main(["--out", str(out), *SHORT, "--task", "one-target"])
+    with pytest.raises(SystemExit, match="for 10 steps, not on .* for 20"):
+        main(["--out", str(out), *SHORT[:2], "--steps", "20", *SHORT[4:]])
+    assert sorted(p.relative_to(out) for p in (out / "dataset").rglob("*")) == before
+    capsys.readouterr()
+    ckpt = train_policy("drift", out / "dataset", REPO_ID, out / "train", 10, BATCH_SIZE)  # the same budget
+    assert ckpt.is_dir() and "train: reusing" in capsys.readouterr().out

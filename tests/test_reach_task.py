@@ -1,4 +1,5 @@
-"""The two-target reach task: targets reachable on both sides, success read from joint state."""
+"""The reach tasks: targets reachable on both sides, success read from joint state; the one-target
+task asks for half the tolerance and has no "between"."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from lerobot_policy_drift.robots.calibration import default_calibration
 from lerobot_policy_drift.robots.kinematics import tip
 from lerobot_policy_drift.robots.scene import joint_angles
 from lerobot_policy_drift.robots.tasks import (
+    TASKS,
     TOLERANCE,
     between,
     operator_motion,
@@ -14,6 +16,7 @@ from lerobot_policy_drift.robots.tasks import (
     sample_targets,
     scene_objects,
     ticks_for,
+    tip_gap,
 )
 
 IDS = {"shoulder_pan": 1, "shoulder_lift": 2, "elbow_flex": 3, "wrist_flex": 4, "wrist_roll": 5, "gripper": 6}
@@ -56,3 +59,34 @@ def test_operator_motion_goes_from_start_to_goal_in_calibrated_ticks():
     assert (
         ticks_for({}, CAL)[1] == (CAL["shoulder_lift"]["range_min"] + CAL["shoulder_lift"]["range_max"]) / 2
     )
+
+
+def _toward(angles: dict, gap: float, target) -> dict:
+    """Pitch-joint angles whose tip ends ``gap`` from ``target`` (found along the ray from rest)."""
+    for k in range(1, 2001):
+        scaled = {j: a * k / 2000 for j, a in angles.items()}
+        if tip_gap(scaled, (target,)) <= gap:
+            return scaled
+    raise AssertionError("the target is not reached along the ray")
+
+
+def test_one_target_task_draws_one_target_on_either_side_and_asks_for_half_the_tolerance():
+    one, two = TASKS["one-target"], TASKS["two-targets"]
+    assert one.tolerance == TOLERANCE / 2 and two.tolerance == TOLERANCE
+    rng = np.random.default_rng(0)
+    sides = []
+    for _ in range(40):
+        (target,) = one.sample(rng)
+        sides.append(target.side)
+        assert tip(target.angles) == pytest.approx((target.x, target.y), abs=1e-9)
+        assert len(scene_objects((target,))) == 1
+    assert 10 <= sides.count("left") <= 30  # both sides, drawn at random
+    # The two-target task draws exactly what it drew before tasks existed: seeded layouts stay.
+    assert two.sample(np.random.default_rng(3)) == sample_targets(np.random.default_rng(3))
+
+    (target,) = one.sample(np.random.default_rng(5))
+    assert one.outcome(target.angles, (target,)) == target.side
+    near = _toward(target.angles, 0.06, target)  # inside the two-target tolerance, outside this one
+    assert 0.04 < tip_gap(near, (target,)) <= 0.06
+    assert one.outcome(near, (target,)) == "miss" and two.outcome(near, (target,)) == target.side
+    assert not one.between({}, (target,))  # one target: nothing to be between
