@@ -45,10 +45,13 @@ into ``OUT/<row>-seedN/`` (results keyed ``<row>-seedN``): one run of a recipe d
 the next, so compare rows over several training seeds. ``--eval-every N`` saves a checkpoint every
 N training steps and evaluates each one (results keyed ``<row>[-seedN]@<step>``; the learning-rate
 schedule spans the whole ``--steps``): the training curve, to say where success plateaus.
+``--eval-steps`` adds single steps, e.g. the step count that costs a policy the same wall-clock
+training time as another's budget (exact for a constant learning rate, as ACT's).
 """
 
 import argparse
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -166,18 +169,30 @@ def runnable(row: str, ckpt: Path, dataset: Path) -> dict:
     return {"backend": "torch", "policy": ckpt}
 
 
-def checkpoints(run: Path, steps: int, every: int | None) -> dict[str, Path]:
-    """Result-key suffix → checkpoint to evaluate: the last one, or one every ``every`` steps
+def eval_steps(steps: int, every: int | None, at: list[int] | None) -> list[int] | None:
+    """The training steps whose checkpoints are evaluated (``--eval-every`` / ``--eval-steps``;
+    None: only the last one). Checkpoints are saved every ``math.gcd`` of them."""
+    chosen = sorted(set(at or ())) + (list(range(every, steps + 1, every)) if every else [])
+    if not chosen:
+        return None
+    if not all(0 < step <= steps for step in chosen):
+        raise SystemExit(f"--eval-steps {chosen}: each must be within 1..--steps ({steps})")
+    return sorted(set(chosen))
+
+
+def checkpoints(run: Path, steps: list[int] | None) -> dict[str, Path]:
+    """Result-key suffix → checkpoint to evaluate: the last one, or the one at each of ``steps``
     (``@<step>``); a run trained without those checkpoints is an error that says what to do."""
-    if every is None:
+    if steps is None:
         return {"": run / "checkpoints" / "last" / "pretrained_model"}
     found = {}
-    for step in range(every, steps + 1, every):
+    for step in steps:
         ckpt = run / "checkpoints" / f"{step:06d}" / "pretrained_model"
         if not ckpt.is_dir():
             raise SystemExit(
-                f"{run} has no checkpoint at step {step}: it was trained without --eval-every {every}. "
-                "Move it away (or use another --out) to train it again with those checkpoints."
+                f"{run} has no checkpoint at step {step}: it was trained without a checkpoint "
+                f"every {math.gcd(*steps)} steps. Move it away (or use another --out) to train it "
+                "again with those checkpoints."
             )
         found[f"@{step}"] = ckpt
     return found
@@ -230,6 +245,13 @@ def main(argv=None) -> None:
         help="save a checkpoint every N steps and evaluate each (results keyed <row>@<step>): "
         "where closed-loop success stops improving",
     )
+    parser.add_argument(
+        "--eval-steps",
+        type=int,
+        nargs="+",
+        help="also evaluate the checkpoints at these steps (e.g. an equal wall-clock budget; "
+        "saved every gcd of all evaluated steps)",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     task = TASKS[args.task]
@@ -238,8 +260,10 @@ def main(argv=None) -> None:
     results_file = args.out / "closed_loop.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     for row in args.rows:
-        run = train_row(row, args.dataset, args.out, args.steps, args.train_seed, args.eval_every)
-        for suffix, ckpt in checkpoints(run, args.steps, args.eval_every).items():
+        evaluated = eval_steps(args.steps, args.eval_every, args.eval_steps)
+        save_every = math.gcd(*evaluated) if evaluated else None
+        run = train_row(row, args.dataset, args.out, args.steps, args.train_seed, save_every)
+        for suffix, ckpt in checkpoints(run, evaluated).items():
             policy = runnable(row, ckpt, args.dataset)
             key = (row if args.train_seed is None else f"{row}-seed{args.train_seed}") + suffix
             run_dir = args.out / key / "run"

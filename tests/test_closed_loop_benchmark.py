@@ -3,7 +3,7 @@ per row) and the checkpoints a training curve (``--eval-every``) evaluates."""
 
 import pytest
 
-from benchmarks.closed_loop import checkpoints, seed_summary
+from benchmarks.closed_loop import checkpoints, eval_steps, seed_summary
 
 
 def _result(left: int, right: int, miss: int, between: int) -> dict:
@@ -31,11 +31,17 @@ def test_rows_are_grouped_by_seed_and_unseeded_rows_left_out():
 
 
 def test_a_training_curve_evaluates_every_saved_checkpoint_or_says_what_is_missing(tmp_path):
-    assert checkpoints(tmp_path, 2000, None) == {"": tmp_path / "checkpoints" / "last" / "pretrained_model"}
+    assert eval_steps(2000, None, None) is None
+    assert checkpoints(tmp_path, None) == {"": tmp_path / "checkpoints" / "last" / "pretrained_model"}
     for step in (500, 1000):
         (tmp_path / "checkpoints" / f"{step:06d}" / "pretrained_model").mkdir(parents=True)
-    assert list(checkpoints(tmp_path, 1000, 500)) == ["@500", "@1000"]
-    with pytest.raises(
-        SystemExit, match="no checkpoint at step 1500: it was trained without --eval-every 500"
-    ):
-        checkpoints(tmp_path, 2000, 500)
+    assert list(checkpoints(tmp_path, eval_steps(1000, 500, None))) == ["@500", "@1000"]
+    with pytest.raises(SystemExit, match="no checkpoint at step 1500: .*without a checkpoint every 500"):
+        checkpoints(tmp_path, eval_steps(2000, 500, None))
+
+
+def test_single_steps_join_the_curve_and_stay_within_the_budget():
+    assert eval_steps(8000, 2000, [1250]) == [1250, 2000, 4000, 6000, 8000]  # saved every 250
+    assert eval_steps(2000, None, [1250, 1250]) == [1250]
+    with pytest.raises(SystemExit, match="within 1..--steps"):
+        eval_steps(1000, None, [1250])
