@@ -18,6 +18,9 @@ engaged per episode as in the demo). Rows:
   given the plan's remaining actions (up to 4) and continues them, no cross-fade at joins;
 - ``drift-bok``: the ``drift`` row's checkpoint exported with ``--batch 8``: 8 candidates per call,
   drift-run keeps the one closest to the plan's remaining actions (best-of-K, no retraining);
+- ``drift-noise05``: the ``drift`` row's checkpoint with its inference noise halved
+  (``noise_scale`` 0.5, baked into the exported graph): inputs nearer the noise's centre, as
+  GANs' truncation trick, may trade spread within a mode for precision; needs no retraining;
 - ``drift-ema``: the drift recipe evaluated with an exponential moving average of the weights
   (``--policy.use_ema=true``, Diffusion Policy's warm-up schedule, drift/ema.py);
 - ``drift-g8``: the drift recipe with G = 8 generated chunks per observation in training (4 by
@@ -117,7 +120,7 @@ DRIFT_ROWS = {
 def training(row: str, steps: int) -> tuple[str, str, tuple[str, ...]]:
     """(policy type, run folder name, lerobot-train arguments) of the training a row uses; rows
     that run another graph or configuration of a checkpoint share its training."""
-    if row in PRECISION_ROWS or row == "drift-bok":
+    if row in PRECISION_ROWS or row in NOISE_ROWS or row == "drift-bok":
         return "drift", "drift", (*TRAIN_ARGS, *DRIFT_ARGS)
     if row in DRIFT_ROWS:
         return "drift", row, (*TRAIN_ARGS, *DRIFT_ROWS[row])
@@ -149,6 +152,11 @@ def runnable(row: str, ckpt: Path, dataset: Path) -> dict:
         bundle = ckpt.parent / f"bundle_k{CANDIDATES}"
         export(ckpt, dataset, bundle, batch=CANDIDATES)
         return {"bundle": bundle}
+    if row in NOISE_ROWS:
+        scale = NOISE_ROWS[row]
+        variant = config_variant(ckpt, ckpt.parent / f"pretrained_model_noise{scale}", noise_scale=scale)
+        export(variant, dataset, ckpt.parent / f"bundle_noise{scale}")
+        return {"bundle": ckpt.parent / f"bundle_noise{scale}"}
     if row in PRECISION_ROWS:
         precision = PRECISION_ROWS[row]
         export(ckpt, dataset, ckpt.parent / f"bundle_{precision}", **{precision: True})
@@ -199,6 +207,7 @@ def checkpoints(run: Path, steps: list[int] | None) -> dict[str, Path]:
 
 
 PRECISION_ROWS = {"drift-fp16": "fp16", "drift-int8": "int8"}
+NOISE_ROWS = {"drift-noise05": 0.5}  # the drift checkpoint, its inference noise scaled
 CANDIDATES = 8  # drift-bok: chunks per call
 ROWS = (
     "drift",
@@ -211,6 +220,7 @@ ROWS = (
     "drift4",
     "drift-prefix",
     "drift-bok",
+    "drift-noise05",
     "drift-ema",
     "drift-g8",
     *PRECISION_ROWS,
