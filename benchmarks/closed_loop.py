@@ -40,9 +40,9 @@ with the encoder: ``drift4`` compares the objectives on the same encoder, ``regr
 
 Per row: success, left/right split, misses and how many stopped between the targets
 (``robots.tasks.between``), the tip's final distance to the nearest target (p50 / p90, image
-heights: the precision, whatever the tolerance), inference time per chunk, missed ticks, and the chunk joins (the
-first new command's step from the old plan, and the largest command step within 3 ticks of a
-join against elsewhere). Results go to ``OUT/closed_loop.json``; artifacts of each row stay in
+heights: the precision, whatever the tolerance), inference time per chunk, missed ticks, and the
+chunk joins (the first new command's step from the old plan, and the largest command step within
+3 ticks of a join against elsewhere). Results go to ``OUT/closed_loop.json``; artifacts of each row stay in
 ``OUT/<row>/`` and are reused. ``--train-seed N`` trains the rows with lerobot-train's ``--seed=N``
 into ``OUT/<row>-seedN/`` (results keyed ``<row>-seedN``): one run of a recipe does not predict
 the next, so compare rows over several training seeds. ``--eval-every N`` saves a checkpoint every
@@ -180,12 +180,10 @@ def runnable(row: str, ckpt: Path, dataset: Path) -> dict:
 def eval_steps(steps: int, every: int | None, at: list[int] | None) -> list[int] | None:
     """The training steps whose checkpoints are evaluated (``--eval-every`` / ``--eval-steps``;
     None: only the last one). Checkpoints are saved every ``math.gcd`` of them."""
-    chosen = sorted(set(at or ())) + (list(range(every, steps + 1, every)) if every else [])
-    if not chosen:
-        return None
+    chosen = sorted(set(at or ()) | set(range(every, steps + 1, every) if every else ()))
     if not all(0 < step <= steps for step in chosen):
         raise SystemExit(f"--eval-steps {chosen}: each must be within 1..--steps ({steps})")
-    return sorted(set(chosen))
+    return chosen or None
 
 
 def checkpoints(run: Path, steps: list[int] | None) -> dict[str, Path]:

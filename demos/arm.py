@@ -208,10 +208,10 @@ def evaluate(
             angles = follower_angles(rig)
             reached = task.outcome(angles, targets)
             counts[reached] += 1
-            counts["between"] += task.between(angles, targets)
-            gaps.append(tip_gap(angles, targets))
-            gap = gaps[-1]
-            kind = f"{reached}{' (between)' * task.between(angles, targets)}"
+            gap, stopped_between = tip_gap(angles, targets), task.between(angles, targets)
+            counts["between"] += stopped_between
+            gaps.append(gap)
+            kind = f"{reached}{' (between)' * stopped_between}"
             print(f"run: episode {episode + 1}/{episodes}: {kind}, tip {gap:.3f} from the nearest target")
             _send(pipe, "teleop")
         if thread.is_alive():
