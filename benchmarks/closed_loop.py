@@ -345,15 +345,17 @@ def print_table(results: dict) -> None:
 
 
 def seed_summary(results: dict) -> dict[str, dict]:
-    """Rows run with ``--train-seed``: per row, success and between (fractions) of every seed, and
-    their mean and standard deviation across seeds (sample std, ddof 1)."""
+    """Rows run with ``--train-seed``: per row (and per checkpoint step, ``<row>@<step>``), success
+    and between (fractions) of every seed, and their mean and standard deviation across seeds
+    (sample std, ddof 1)."""
     rows: dict[str, dict] = {}
     for key, r in results.items():
         row, sep, seed = key.rpartition("-seed")
+        seed, at, step = seed.partition("@")
         if not sep or not seed.isdigit():
             continue
         c, n = r["outcomes"], max(r["episodes"], 1)
-        entry = rows.setdefault(row, {"seeds": [], "success": [], "between": []})
+        entry = rows.setdefault(row + at + step, {"seeds": [], "success": [], "between": []})
         entry["seeds"].append(int(seed))
         entry["success"].append((c["left"] + c["right"]) / n)
         entry["between"].append(c["between"] / n)

@@ -2,6 +2,7 @@
 
     python -m benchmarks.runtime_rate --seconds 600 --rates 30 100     # 10 minutes at each rate
     python -m benchmarks.runtime_rate --compare-rollout --seconds 120  # lerobot-rollout vs drift-run
+    python -m benchmarks.runtime_rate --compare-rollout --rollout-inference rtc --seconds 120  # its RTC engine
     python -m benchmarks.runtime_rate --compare-rollout --seconds 240 --adapter ftdi-low-latency \
         --bus-order write-first read-first                            # the same, behind an adapter model
     python -m benchmarks.runtime_rate --seconds 120 --rates 100 --nice 0 10 --rounds 2  # priority A/B
@@ -42,13 +43,16 @@ from lerobot_policy_drift.runtime.monitor import actuation_figures
 from lerobot_policy_drift.runtime.runner import Runner
 
 
-def policy_for(fps: int, work: Path) -> tuple[Path, Path]:
-    """The untrained bundle for ``fps``, made once per ``--work`` folder and reused after."""
-    out = work / f"policy{fps}"
+def policy_for(fps: int, work: Path, prefix: bool = False) -> tuple[Path, Path]:
+    """The untrained (checkpoint, bundle) for ``fps`` (``prefix``: trained-for-RTC architecture,
+    prefix_conditioning), made once per ``--work`` folder and reused after."""
+    out = work / f"policy{fps}{'_prefix' if prefix else ''}"
     if (out / "bundle" / "manifest.json").exists():
         return out / "pretrained_model", out / "bundle"
-    root = record_teleop_dataset("so100", work / f"drift_so100_{fps}fps", work / f"rig{fps}", fps=fps)
-    return policy_bundle(root, work / f"policy{fps}")
+    root = work / f"drift_so100_{fps}fps"
+    if not (root / "meta" / "info.json").exists():
+        record_teleop_dataset("so100", root, work / f"rig{fps}", fps=fps)
+    return policy_bundle(root, out, prefix_conditioning=prefix)
 
 
 def flood(pipe: Path, megabytes: float) -> None:
@@ -87,7 +91,17 @@ def run_drift(
     return {"report": report, "emulator": emulator}
 
 
-def run_rollout(checkpoint: Path, seconds: float, work: Path, adapter: str = "ideal") -> dict:
+# lerobot-rollout's engines. RTC: LeRobot's default queue threshold (30) is sized for 50-step chunks;
+# with 8 executed actions it would infer back to back, so it asks when half the chunk is left.
+ROLLOUT_INFERENCE = {
+    "sync": ("--inference.type=sync",),
+    "rtc": ("--inference.type=rtc", "--inference.rtc.execution_horizon=8", "--inference.queue_threshold=4"),
+}
+
+
+def run_rollout(
+    checkpoint: Path, seconds: float, work: Path, adapter: str = "ideal", inference: str = "sync"
+) -> dict:
     with EmulatedRig.start("so100", work / "rollout_rig", cameras=[CAMERA], adapter=adapter) as rig:
         cmd = [
             str(Path(sys.executable).parent / "lerobot-rollout"),
@@ -95,7 +109,7 @@ def run_rollout(checkpoint: Path, seconds: float, work: Path, adapter: str = "id
             f"--policy.path={checkpoint}",
             "--policy.device=cpu",
             "--strategy.type=base",
-            "--inference.type=sync",
+            *ROLLOUT_INFERENCE[inference],
             "--fps=30",
             f"--duration={seconds}",
         ]
@@ -105,6 +119,8 @@ def run_rollout(checkpoint: Path, seconds: float, work: Path, adapter: str = "id
         emulator = actuation_figures(rig.sync_write_times()[1:-1], 30)
     if result.returncode != 0:
         raise RuntimeError(f"lerobot-rollout failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    if "RTC inference error" in result.stderr:  # its RTC thread logs and gives up, exit code 0
+        raise RuntimeError(f"lerobot-rollout's RTC inference failed:\n{result.stderr[-3000:]}")
     slow_warnings = result.stderr.count("slower")
     return {
         "emulator": emulator,
@@ -119,6 +135,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--rates", type=int, nargs="*", default=[30, 100])
     parser.add_argument("--compare-rollout", action="store_true")
+    parser.add_argument(
+        "--rollout-inference",
+        choices=list(ROLLOUT_INFERENCE),
+        default="sync",
+        help="--compare-rollout: lerobot-rollout's engine; rtc runs a prefix-conditioned policy, "
+        "and drift-run its bundle (each chunk continues the plan)",
+    )
     parser.add_argument(
         "--nice", type=int, nargs="+", default=[10], help="background_nice values, run side by side per rate"
     )
@@ -157,19 +180,20 @@ def main() -> None:
     console = Console(width=200)
     results: dict = {}
     if args.compare_rollout:
-        checkpoint, bundle = policy_for(30, work)
+        inference = args.rollout_inference
+        checkpoint, bundle = policy_for(30, work, prefix=inference == "rtc")
         # Alternate twice so machine noise hits both alike.
         adapter = args.adapter[0]
         for round_ in range(2):
-            results[f"lerobot-rollout #{round_ + 1}"] = run_rollout(
-                checkpoint, args.seconds / 2, work / f"r{round_}", adapter
+            results[f"lerobot-rollout {inference} #{round_ + 1}"] = run_rollout(
+                checkpoint, args.seconds / 2, work / f"r{round_}", adapter, inference
             )
             for order in args.bus_order:
                 results[f"drift-run {order} #{round_ + 1}"] = run_drift(
                     bundle, 30, args.seconds / 2, work / f"d{round_}", adapter=adapter, bus_order=order
                 )
         table = Table(
-            title=f"lerobot-rollout (sync) vs drift-run, emulated so100 ({adapter} adapter), 30 Hz, "
+            title=f"lerobot-rollout ({inference}) vs drift-run, emulated so100 ({adapter} adapter), 30 Hz, "
             f"2 × {args.seconds / 2:g} s each"
         )
         for col in ("runtime", "writes", "|jitter| p50", "p99", "max", "slow ticks", "longest stall ms"):

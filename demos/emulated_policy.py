@@ -85,9 +85,12 @@ def untrained_checkpoint(
     return ckpt
 
 
-def policy_bundle(dataset_root: Path, out: Path) -> tuple[Path, Path]:
-    """(checkpoint, bundle) of an untrained DriftPolicy over the dataset's features."""
-    ckpt = untrained_checkpoint(dataset_root, f"local/{dataset_root.name}", out / "pretrained_model")
+def policy_bundle(dataset_root: Path, out: Path, **config) -> tuple[Path, Path]:
+    """(checkpoint, bundle) of an untrained DriftPolicy over the dataset's features (``config``:
+    DriftConfig fields, e.g. ``prefix_conditioning=True``)."""
+    ckpt = untrained_checkpoint(
+        dataset_root, f"local/{dataset_root.name}", out / "pretrained_model", **config
+    )
     bundle = out / "bundle"
     export_bundle(ckpt, bundle, dataset_root=dataset_root, n_random=4, n_realistic=4)
     return ckpt, bundle

@@ -31,17 +31,11 @@ def so100_prefix_policy(so100_policy, tmp_path_factory):
     import json
     from pathlib import Path
 
-    from lerobot_policy_drift.demos.emulated_policy import untrained_checkpoint
-    from lerobot_policy_drift.export.bundle import export_bundle
+    from lerobot_policy_drift.demos.emulated_policy import policy_bundle
 
     ckpt, _ = so100_policy
     root = Path(json.loads((ckpt / "train_config.json").read_text())["dataset"]["root"])
-    base = tmp_path_factory.mktemp("so100_prefix")
-    prefixed = untrained_checkpoint(
-        root, f"local/{root.name}", base / "pretrained_model", prefix_conditioning=True
-    )
-    export_bundle(prefixed, base / "bundle", dataset_root=root, n_random=4, n_realistic=4)
-    return prefixed, base / "bundle"
+    return policy_bundle(root, tmp_path_factory.mktemp("so100_prefix"), prefix_conditioning=True)
 
 
 @pytest.fixture(scope="session")

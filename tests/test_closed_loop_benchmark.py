@@ -19,9 +19,12 @@ def test_rows_are_grouped_by_seed_and_unseeded_rows_left_out():
         "drift-seed1": _result(3, 3, 4, 2),
         "drift-seed2": _result(4, 4, 2, 0),
         "drift-prefix-seed1": _result(5, 4, 1, 1),
+        "drift-seed1@6000": _result(5, 4, 1, 0),  # checkpoints of a curve: grouped per step
+        "drift-seed2@6000": _result(5, 5, 0, 0),
     }
     summary = seed_summary(results)
-    assert set(summary) == {"drift", "drift-prefix"}
+    assert set(summary) == {"drift", "drift-prefix", "drift@6000"}
+    assert summary["drift@6000"]["seeds"] == [1, 2] and summary["drift@6000"]["success"] == [0.9, 1.0]
     drift = summary["drift"]
     assert drift["seeds"] == [1, 2] and drift["success"] == [0.6, 0.8]
     assert drift["success_mean"] == pytest.approx(0.7)
