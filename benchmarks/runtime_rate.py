@@ -112,6 +112,8 @@ def run_rollout(
             *ROLLOUT_INFERENCE[inference],
             "--fps=30",
             f"--duration={seconds}",
+            # Its teardown glides the arm home at 50 Hz for 3 s; those writes are not the loop's.
+            "--return_to_initial_position=false",
         ]
         t0 = time.time()
         result = subprocess.run(cmd, capture_output=True, text=True)
