@@ -295,6 +295,8 @@ def main(argv=None) -> None:
                 "join_step": report.get("join_step", {}),
                 "command_step_near_joins": report.get("command_step_near_joins", {}),
                 "command_step_elsewhere": report.get("command_step_elsewhere", {}),
+                "command_jerk_near_joins": report.get("command_jerk_near_joins", {}),
+                "command_jerk_within_chunks": report.get("command_jerk_within_chunks", {}),
             }
             results_file.write_text(json.dumps(results, indent=2))
     print_table(results)
@@ -321,6 +323,8 @@ def print_table(results: dict) -> None:
     table.add_column("missed ticks", justify="right")
     table.add_column("join step p50 / max", justify="right")
     table.add_column("max step near joins / elsewhere", justify="right")
+    table.add_column("jerk p99 / max near joins", justify="right")
+    table.add_column("within chunks", justify="right")
     drift_ms = results.get("drift", {}).get("inference_ms", {}).get("p50")
     for row, r in results.items():
         c, n, inf = r["outcomes"], max(r["episodes"], 1), r["inference_ms"]
@@ -340,6 +344,8 @@ def print_table(results: dict) -> None:
             _pair(r.get("join_step", {}), "p50", "max"),
             f"{_pair(r.get('command_step_near_joins', {}), 'max')} / "
             f"{_pair(r.get('command_step_elsewhere', {}), 'max')}",
+            _pair(r.get("command_jerk_near_joins", {}), "p99", "max"),
+            _pair(r.get("command_jerk_within_chunks", {}), "p99", "max"),
         )
     Console().print(table)
 

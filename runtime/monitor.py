@@ -78,6 +78,9 @@ class LatencyMonitor:
     e2e_ms: list[float] = field(default_factory=list)
     leader_to_bus_ms: list[float] = field(default_factory=list)  # teleop: leader reading -> its write
     command_step: list[float] = field(default_factory=list)  # max |Δ command| over joints, per tick
+    # max |Δ command − the previous tick's Δ| over joints, per tick: a change of speed, i.e. a jerk;
+    # nan unless this tick and the previous one both played the policy's chunk
+    command_jerk: list[float] = field(default_factory=list)
     inference_ms: list[float] = field(default_factory=list)
     inference_times: list[float] = field(default_factory=list)
     queue_depth: list[int] = field(default_factory=list)
@@ -94,6 +97,16 @@ class LatencyMonitor:
     # write, read once when the report is written.
     write_arrivals: Callable[[], list[float]] | None = None
     _arrivals: list[float] = field(default_factory=list)
+    _last_step: np.ndarray | None = None
+    _last_from_policy: bool = False
+
+    def command(self, step: np.ndarray, from_policy: bool) -> None:
+        """One tick's command change (after the safety filter), and whether the policy's chunk
+        gave that command (the jerk is only counted between two such ticks)."""
+        self.command_step.append(float(np.max(np.abs(step))))
+        both = from_policy and self._last_from_policy and self._last_step is not None
+        self.command_jerk.append(float(np.max(np.abs(step - self._last_step))) if both else float("nan"))
+        self._last_step, self._last_from_policy = step, from_policy
 
     def tick(self, t: float, jitter_s: float, stages_s: dict[str, float], depth: int) -> None:
         self.tick_times.append(t)
@@ -113,15 +126,22 @@ class LatencyMonitor:
             self.join_ticks.append(len(self.command_step))  # this tick's command step is next
 
     def _steps_near_joins(self, reach: int = JOIN_REACH) -> dict:
-        """The command steps within ``reach`` ticks of a chunk join against all others: a join that
-        jerks shows as a larger maximum near joins."""
+        """The command steps within ``reach`` ticks of a chunk join against all others, and the
+        jerks (changes of step) near joins against those within a chunk, policy ticks only: a join
+        that jerks shows as larger figures near joins. Steps saturate at the speed limit while the
+        arm reaches; jerks do not."""
         near = np.zeros(len(self.command_step), bool)
         for j in self.join_ticks:
             near[max(j - reach, 0) : j + reach + 1] = True
         steps = np.asarray(self.command_step)
+        jerk = np.full(len(steps), np.nan)
+        jerk[: len(self.command_jerk)] = self.command_jerk
+        played = ~np.isnan(jerk)
         return {
             "command_step_near_joins": summarize(steps[near].tolist()),
             "command_step_elsewhere": summarize(steps[~near].tolist()),
+            "command_jerk_near_joins": summarize(jerk[near & played].tolist()),
+            "command_jerk_within_chunks": summarize(jerk[~near & played].tolist()),
         }
 
     def intervention(self, reason: str, joints: tuple[str, ...]) -> None:

@@ -28,8 +28,6 @@ import sys
 import threading
 import time
 
-import numpy as np
-
 from .backends import Backend, backend_for
 from .clock import TickClock
 from .config import ConfigError, RunConfig
@@ -196,7 +194,7 @@ class Runner:
         t = time.perf_counter()
         before = loop.safety.last
         safe, interventions = loop.safety.apply(command)
-        self.monitor.command_step.append(float(np.max(np.abs(safe - before))))
+        self.monitor.command(safe - before, from_policy)
         for item in interventions:
             self.monitor.intervention(item.reason, item.joints)
         stages["safety"] = time.perf_counter() - t

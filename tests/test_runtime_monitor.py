@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from lerobot_policy_drift.runtime.monitor import LatencyMonitor, actuation_figures
@@ -43,9 +44,17 @@ def test_command_steps_near_chunk_joins_are_reported_apart():
     for i in range(40):
         if i in (10, 30):
             monitor.chunk(i / 30, 0.02, 1, join_step=0.5)
-        monitor.command_step.append(5.0 if i == 11 else 1.0)
+        # the policy plays ticks 5.. (before: the operator); at tick 11 the step jumps 1 → 5 → 1
+        monitor.command(np.array([5.0 if i == 11 else 1.0, -0.5]), from_policy=i >= 5)
     report = monitor.report()
     assert report["join_step"]["count"] == 2 and report["join_step"]["max"] == 0.5
     assert report["command_step_near_joins"]["count"] == 14  # ticks 7..13 and 27..33
     assert report["command_step_near_joins"]["max"] == 5.0
     assert report["command_step_elsewhere"]["max"] == 1.0
+    # jerks: tick 11 (1 → 5) and tick 12 (5 → 1) change the step by 4, both near the join
+    assert (
+        report["command_jerk_near_joins"]["count"] == 14 and report["command_jerk_near_joins"]["max"] == 4.0
+    )
+    # within chunks: ticks 6..39 away from joins (tick 5 follows an operator tick: no jerk counted)
+    within = report["command_jerk_within_chunks"]
+    assert within["count"] == 40 - 6 - 14 and within["max"] == 0.0
