@@ -97,16 +97,15 @@ class LatencyMonitor:
     # write, read once when the report is written.
     write_arrivals: Callable[[], list[float]] | None = None
     _arrivals: list[float] = field(default_factory=list)
-    _last_step: np.ndarray | None = None
-    _last_from_policy: bool = False
+    _last_step: np.ndarray | None = None  # the previous tick's change, if the policy played it
 
     def command(self, step: np.ndarray, from_policy: bool) -> None:
         """One tick's command change (after the safety filter), and whether the policy's chunk
         gave that command (the jerk is only counted between two such ticks)."""
         self.command_step.append(float(np.max(np.abs(step))))
-        both = from_policy and self._last_from_policy and self._last_step is not None
+        both = from_policy and self._last_step is not None
         self.command_jerk.append(float(np.max(np.abs(step - self._last_step))) if both else float("nan"))
-        self._last_step, self._last_from_policy = step, from_policy
+        self._last_step = step if from_policy else None
 
     def tick(self, t: float, jitter_s: float, stages_s: dict[str, float], depth: int) -> None:
         self.tick_times.append(t)
@@ -134,8 +133,7 @@ class LatencyMonitor:
         for j in self.join_ticks:
             near[max(j - reach, 0) : j + reach + 1] = True
         steps = np.asarray(self.command_step)
-        jerk = np.full(len(steps), np.nan)
-        jerk[: len(self.command_jerk)] = self.command_jerk
+        jerk = np.asarray(self.command_jerk, float)  # one per command step
         played = ~np.isnan(jerk)
         return {
             "command_step_near_joins": summarize(steps[near].tolist()),
