@@ -28,12 +28,16 @@ def train_policy(
     """The checkpoint (``pretrained_model/``) of a ``policy_type`` policy trained by LeRobot's own
     trainer (also saved every ``save_every`` steps); its output goes to the terminal, or to ``log``."""
     ckpt = run_dir / "checkpoints" / "last" / "pretrained_model"
+    resume: tuple[str, ...] = ()
+    done = 0  # steps a resumed run already has
     if ckpt.exists():
-        _check_reusable(ckpt, dataset, steps)
-        print(f"train: reusing {ckpt}")
-        return ckpt
-    cmd = [
-        str(Path(sys.executable).parent / "lerobot-train"),
+        done = _check_reusable(ckpt, dataset, steps)
+        if done == steps:
+            print(f"train: reusing {ckpt}")
+            return ckpt
+        print(f"train: resuming {run_dir} from step {done} to {steps} (constant learning rate)")
+        resume = ("--resume=true", f"--config_path={ckpt / 'train_config.json'}")
+    fresh = (
         f"--policy.type={policy_type}",
         f"--dataset.repo_id={repo_id}",
         f"--dataset.root={dataset}",
@@ -42,6 +46,10 @@ def train_policy(
         "--policy.push_to_hub=false",
         *policy_args,
         f"--batch_size={batch_size}",
+    )
+    cmd = [
+        str(Path(sys.executable).parent / "lerobot-train"),
+        *(resume or fresh),  # a resumed run keeps its own configuration
         f"--steps={steps}",
         f"--save_freq={save_every or steps}",
         f"--log_freq={max(1, steps // 10)}",
@@ -58,21 +66,34 @@ def train_policy(
         with open(log, "w") as out:
             subprocess.run(cmd, check=True, env=env, stdout=out, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - start  # the whole command: start-up and the save included
-    (run_dir / TRAIN_TIME).write_text(json.dumps({"seconds": seconds, "steps": steps}))
+    timing = {"seconds": seconds, "steps": steps}
+    if done:  # the resumed part adds to the first run's time
+        first = json.loads((run_dir / TRAIN_TIME).read_text())
+        timing = {"seconds": first["seconds"] + seconds, "steps": steps, "resumed_from": done}
+    (run_dir / TRAIN_TIME).write_text(json.dumps(timing))
     return ckpt
 
 
-def _check_reusable(ckpt: Path, dataset: Path, steps: int) -> None:
-    """A finished run is reused only for the dataset and step budget it was trained with: anything
-    else would report one training under another's name."""
+def _check_reusable(ckpt: Path, dataset: Path, steps: int) -> int:
+    """The steps a finished run was trained for: it is reused for its own dataset and step budget,
+    and trained further (LeRobot's ``--resume``: weights, optimizer state, data order) to a larger
+    budget only when its learning rate is constant: then the longer run is one training of that
+    budget (only the random draws after the resume differ, as another seed's would). Anything else
+    would report one training under another's name."""
     trained = json.loads((ckpt / "train_config.json").read_text())
     was = (Path(trained["dataset"]["root"]).resolve(), trained["steps"])
-    if was != (dataset.resolve(), steps):
-        raise SystemExit(
-            f"train: {ckpt.parents[2]} was trained on {was[0]} for {was[1]} steps, not on "
-            f"{dataset.resolve()} for {steps}; it was left as it is. Move it away (or give another "
-            "output folder) to train this one."
-        )
+    if was[0] == dataset.resolve() and (was[1] == steps or (was[1] < steps and trained["scheduler"] is None)):
+        return was[1]
+    why = (
+        " (its learning-rate schedule spans its own budget, so it cannot be extended)"
+        if was[0] == dataset.resolve()
+        else ""
+    )
+    raise SystemExit(
+        f"train: {ckpt.parents[2]} was trained on {was[0]} for {was[1]} steps, not on "
+        f"{dataset.resolve()} for {steps}{why}; it was left as it is. Move it away (or give another "
+        "output folder) to train this one."
+    )
 
 
 def training_facts(ckpt: Path) -> dict:

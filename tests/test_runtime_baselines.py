@@ -167,3 +167,26 @@ def test_lerobot_trained_baselines_drive_the_emulated_arm(so100_policy, tmp_path
     assert any(after[i]["Present_Position"] != before[i]["Present_Position"] for i in before)
     if "temporal_ensemble_coeff=0.01" in " ".join(args):  # a chunk every policy step (10 Hz): ~30
         assert report["chunks"] >= 15
+
+
+@pytest.mark.slow
+def test_a_constant_rate_run_asked_for_more_steps_is_resumed(so100_policy, tmp_path):
+    """ACT's learning rate is constant, so a finished run asked for more steps continues from its
+    last checkpoint (LeRobot's ``--resume``: weights, optimizer state and data order) instead of
+    starting again; the earlier checkpoints stay as they were."""
+    from safetensors.torch import load_file
+
+    root, repo = _dataset(so100_policy[0])
+    run = tmp_path / "train"
+    first = train_policy("act", root, repo, run, 2, 4, *_cli(SMALL_ACT))
+    before = load_file(first.resolve() / "model.safetensors")
+    resumed = train_policy("act", root, repo, run, 4, 4, *_cli(SMALL_ACT), save_every=2)
+    state = run / "checkpoints" / "000004" / "training_state"
+    assert json.loads((state / "training_step.json").read_text())["step"] == 4
+    adam = load_file(state / "optimizer_state.safetensors")
+    assert {float(v) for k, v in adam.items() if k.endswith("/step")} == {4.0}  # continued, not restarted
+    after = load_file(run / "checkpoints" / "000002" / "pretrained_model" / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert json.loads((resumed / "train_config.json").read_text())["steps"] == 4
+    timing = json.loads((run / "train_time.json").read_text())
+    assert (timing["steps"], timing["resumed_from"]) == (4, 2)
