@@ -25,6 +25,8 @@ engaged per episode as in the demo). Rows:
   (``--policy.use_ema=true``, Diffusion Policy's warm-up schedule, drift/ema.py);
 - ``drift-g8``: the drift recipe with G = 8 generated chunks per observation in training (4 by
   default): a denser estimate of the drift field;
+- ``drift-lr1e-3``: the drift recipe at learning rate 1e-3 instead of 3e-4 (same warm-up and cosine
+  decay): does a larger step reach the plateau within the recipe's budget?
 - ``act``: LeRobot's ACT (one call per chunk, L1 regression with a CVAE), sized for this machine
   (``ACT_ARGS``), its recommended optimizer (AdamW, lr 1e-5 constant); ``act-te``: the same
   checkpoint with temporal ensembling (a chunk every policy step, averaged, coefficient 0.01);
@@ -114,6 +116,7 @@ DRIFT_ROWS = {
     "drift-prefix": (*DRIFT_ARGS, "--policy.prefix_conditioning=true"),
     "drift-ema": (*DRIFT_ARGS, "--policy.use_ema=true"),
     "drift-g8": (*DRIFT_ARGS, "--policy.num_samples_per_obs=8"),
+    "drift-lr1e-3": (*DRIFT_ARGS, "--policy.optimizer_lr=1e-3"),  # the last --policy.optimizer_lr wins
 }
 
 
@@ -221,6 +224,7 @@ ROWS = (
     "drift-noise05",
     "drift-ema",
     "drift-g8",
+    "drift-lr1e-3",
     *PRECISION_ROWS,
 )
 

@@ -3,7 +3,7 @@ per row) and the checkpoints a training curve (``--eval-every``) evaluates."""
 
 import pytest
 
-from benchmarks.closed_loop import checkpoints, eval_steps, seed_summary
+from benchmarks.closed_loop import DRIFT_ROWS, checkpoints, eval_steps, seed_summary, training
 
 
 def _result(left: int, right: int, miss: int, between: int) -> dict:
@@ -48,3 +48,32 @@ def test_single_steps_join_the_curve_and_stay_within_the_budget():
     assert eval_steps(2000, None, [1250, 1250]) == [1250]
     with pytest.raises(SystemExit, match="within 1..--steps"):
         eval_steps(1000, None, [1250])
+
+
+LEVERS = {  # row → the DriftConfig fields it changes from the recipe
+    "drift": {},
+    "regression": {"num_samples_per_obs": 1, "noise_scale": 0.0},
+    "drift4": {"vision_backbone_stages": 4},
+    "drift-prefix": {"prefix_conditioning": True},
+    "drift-ema": {"use_ema": True},
+    "drift-g8": {"num_samples_per_obs": 8},
+    "drift-lr1e-3": {"optimizer_lr": 1e-3},
+}
+
+
+@pytest.mark.parametrize("row", sorted(DRIFT_ROWS))
+def test_every_drift_row_trains_the_recipe_with_only_its_lever_changed(row):
+    """Each drift row's lerobot-train arguments parse into a valid DriftConfig that differs from the
+    recipe's in its lever alone (a lever repeating a recipe argument overrides it: the last wins)."""
+    import draccus
+
+    from lerobot_policy_drift.drift.configuration_drift import DriftConfig
+
+    def parsed(row: str) -> dict:
+        policy_type, _, args = training(row, 2000)
+        assert policy_type == "drift"
+        config = draccus.parse(DriftConfig, args=[a.replace("--policy.", "--") for a in args])
+        return vars(config)
+
+    recipe, lever = parsed("drift"), parsed(row)
+    assert {k: v for k, v in lever.items() if recipe[k] != v} == LEVERS[row]
