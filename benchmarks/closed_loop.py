@@ -51,7 +51,9 @@ the next, so compare rows over several training seeds. ``--eval-every N`` saves 
 N training steps and evaluates each one (results keyed ``<row>[-seedN]@<step>``; the learning-rate
 schedule spans the whole ``--steps``): the training curve, to say where success plateaus.
 ``--eval-steps`` adds single steps, e.g. the step count that costs a policy the same wall-clock
-training time as another's budget (exact for a constant learning rate, as ACT's).
+training time as another's budget (exact for a constant learning rate, as ACT's). A finished run
+with a constant learning rate (ACT) given a larger ``--steps`` is trained further from its last
+checkpoint (LeRobot's ``--resume``) rather than again: the curve goes on where it stopped.
 """
 
 import argparse
