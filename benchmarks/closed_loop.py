@@ -20,7 +20,8 @@ engaged per episode as in the demo). Rows:
   drift-run keeps the one closest to the plan's remaining actions (best-of-K, no retraining);
 - ``drift-noise05``: the ``drift`` row's checkpoint with its inference noise halved
   (``noise_scale`` 0.5, baked into the exported graph): inputs nearer the noise's centre, as
-  GANs' truncation trick, may trade spread within a mode for precision; needs no retraining;
+  GANs' truncation trick, may trade spread within a mode for precision (measured: it does
+  not; centred noise lands between the modes, BENCHMARKS §7.2); needs no retraining;
 - ``drift-ema``: the drift recipe evaluated with an exponential moving average of the weights
   (``--policy.use_ema=true``, Diffusion Policy's warm-up schedule, drift/ema.py);
 - ``drift-g8``: the drift recipe with G = 8 generated chunks per observation in training (4 by

@@ -60,7 +60,8 @@ class DriftConfig(PreTrainedConfig):
             (a loss per step) or "both" (their sum).
         mask_padding: exclude copy-padded actions past an episode's end from the field.
         noise_scale: multiplies the N(0, I) noise at inference only (evaluation knob; keep
-            1.0 on multimodal tasks: 0 collapses onto the between-mode mean).
+            1.0 on multimodal tasks: 0 collapses onto the between-mode mean, and 0.5 already
+            sends most reaches between the targets, BENCHMARKS §7.2).
 
     Committed prefix (training-time real-time chunking, off by default):
         prefix_conditioning: the generator also receives the first d actions of the chunk
