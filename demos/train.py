@@ -35,7 +35,7 @@ def train_policy(
         if done == steps:
             print(f"train: reusing {ckpt}")
             return ckpt
-        print(f"train: resuming {run_dir} from step {done} to {steps} (constant learning rate)")
+        print(f"train: resuming {run_dir} from step {done} to {steps}")
         resume = ("--resume=true", f"--config_path={ckpt / 'train_config.json'}")
     fresh = (
         f"--policy.type={policy_type}",
@@ -67,28 +67,34 @@ def train_policy(
             subprocess.run(cmd, check=True, env=env, stdout=out, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - start  # the whole command: start-up and the save included
     timing = {"seconds": seconds, "steps": steps}
-    if done:  # the resumed part adds to the first run's time
-        first = json.loads((run_dir / TRAIN_TIME).read_text())
-        timing = {"seconds": first["seconds"] + seconds, "steps": steps, "resumed_from": done}
+    if done:  # the resumed part adds to the first run's time; an interrupted run's is unknown
+        first = run_dir / TRAIN_TIME
+        if not first.is_file():
+            return ckpt
+        timing = {
+            "seconds": json.loads(first.read_text())["seconds"] + seconds,
+            "steps": steps,
+            "resumed_from": done,
+        }
     (run_dir / TRAIN_TIME).write_text(json.dumps(timing))
     return ckpt
 
 
 def _check_reusable(ckpt: Path, dataset: Path, steps: int) -> int:
-    """The steps a finished run was trained for: it is reused for its own dataset and step budget,
-    and trained further (LeRobot's ``--resume``: weights, optimizer state, data order) to a larger
-    budget only when its learning rate is constant: then the longer run is one training of that
-    budget (only the random draws after the resume differ, as another seed's would). Anything else
-    would report one training under another's name."""
+    """The steps a run's last checkpoint holds. A finished run is reused for its own dataset and
+    step budget; it is resumed (LeRobot's ``--resume``: weights, optimizer state, data order) when
+    it was interrupted before its budget, or asked for a larger budget with a constant learning
+    rate: then the longer run is one training of that budget (only the random draws after the
+    resume differ, as another seed's would). Anything else would report one training under
+    another's name."""
     trained = json.loads((ckpt / "train_config.json").read_text())
+    state = ckpt.parent / "training_state" / "training_step.json"
+    at = json.loads(state.read_text())["step"] if state.is_file() else trained["steps"]
     was = (Path(trained["dataset"]["root"]).resolve(), trained["steps"])
-    if was[0] == dataset.resolve() and (was[1] == steps or (was[1] < steps and trained["scheduler"] is None)):
-        return was[1]
-    why = (
-        " (its learning-rate schedule spans its own budget, so it cannot be extended)"
-        if was[0] == dataset.resolve()
-        else ""
-    )
+    same_data = was[0] == dataset.resolve()
+    if same_data and (was[1] == steps or (was[1] < steps and trained["scheduler"] is None)):
+        return at
+    why = " (its learning-rate schedule spans its own budget, so it cannot be extended)" if same_data else ""
     raise SystemExit(
         f"train: {ckpt.parents[2]} was trained on {was[0]} for {was[1]} steps, not on "
         f"{dataset.resolve()} for {steps}{why}; it was left as it is. Move it away (or give another "

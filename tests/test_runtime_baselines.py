@@ -3,6 +3,7 @@ temporal ensembling, VQ-BeT) as LeRobot's own ``select_action`` runs them, on th
 as a drift bundle; a type it cannot serve is refused in one line."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +191,11 @@ def test_a_constant_rate_run_asked_for_more_steps_is_resumed(so100_policy, tmp_p
     assert json.loads((resumed / "train_config.json").read_text())["steps"] == 4
     timing = json.loads((run / "train_time.json").read_text())
     assert (timing["steps"], timing["resumed_from"]) == (4, 2)
+
+    # Interrupted (Ctrl-C) after its step-2 checkpoint: the run is resumed to its budget, not
+    # reused as if it had finished.
+    shutil.rmtree(run / "checkpoints" / "000004")
+    (run / "checkpoints" / "last").unlink()
+    (run / "checkpoints" / "last").symlink_to("000002")
+    train_policy("act", root, repo, run, 4, 4, *_cli(SMALL_ACT), save_every=2)
+    assert json.loads((state / "training_step.json").read_text())["step"] == 4
