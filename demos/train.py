@@ -67,15 +67,13 @@ def train_policy(
             subprocess.run(cmd, check=True, env=env, stdout=out, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - start  # the whole command: start-up and the save included
     timing = {"seconds": seconds, "steps": steps}
-    if done:  # the resumed part adds to the first run's time; an interrupted run's is unknown
+    if done:  # the resumed part adds to the finished run's time
         first = run_dir / TRAIN_TIME
-        if not first.is_file():
+        earlier = json.loads(first.read_text()) if first.is_file() else {}
+        if earlier.get("steps") != done:  # an interrupted run: its time is unknown, so none is kept
+            first.unlink(missing_ok=True)
             return ckpt
-        timing = {
-            "seconds": json.loads(first.read_text())["seconds"] + seconds,
-            "steps": steps,
-            "resumed_from": done,
-        }
+        timing = {"seconds": earlier["seconds"] + seconds, "steps": steps, "resumed_from": done}
     (run_dir / TRAIN_TIME).write_text(json.dumps(timing))
     return ckpt
 
@@ -94,7 +92,8 @@ def _check_reusable(ckpt: Path, dataset: Path, steps: int) -> int:
     same_data = was[0] == dataset.resolve()
     if same_data and (was[1] == steps or (was[1] < steps and trained["scheduler"] is None)):
         return at
-    why = " (its learning-rate schedule spans its own budget, so it cannot be extended)" if same_data else ""
+    extending = same_data and was[1] < steps  # refused above only for a learning-rate schedule
+    why = " (its learning-rate schedule spans its own budget, so it cannot be extended)" if extending else ""
     raise SystemExit(
         f"train: {ckpt.parents[2]} was trained on {was[0]} for {was[1]} steps, not on "
         f"{dataset.resolve()} for {steps}{why}; it was left as it is. Move it away (or give another "

@@ -1,5 +1,6 @@
 """The closed-loop benchmark's bookkeeping: the summary across training seeds (mean ± sample std
-per row) and the checkpoints a training curve (``--eval-every``) evaluates."""
+per row), the checkpoints a training curve (``--eval-every``) evaluates, and the configuration
+each drift row trains."""
 
 import pytest
 

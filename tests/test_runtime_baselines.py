@@ -199,3 +199,4 @@ def test_a_constant_rate_run_asked_for_more_steps_is_resumed(so100_policy, tmp_p
     (run / "checkpoints" / "last").symlink_to("000002")
     train_policy("act", root, repo, run, 4, 4, *_cli(SMALL_ACT), save_every=2)
     assert json.loads((state / "training_step.json").read_text())["step"] == 4
+    assert not (run / "train_time.json").exists()  # the interrupted part's time is unknown: no figure
