@@ -13,7 +13,8 @@
         --bus-order write-first read-first --rounds 3     # commands on the deadline vs after the read
 
 Timing comes from two places: drift-run's own report (tick-start jitter, stages, inference, camera →
-servo latency) and, for every runtime alike, the emulator's clock: the arrival times of the
+servo latency, and when each goal write returned on the host against its deadline) and, for every
+runtime alike, the emulator's clock: the arrival times of the
 Goal_Position SYNC_WRITEs at the servo chain, i.e. when the arm was actually commanded. From those,
 the write interval minus the period is the actuation jitter, an interval over 1.5 periods is a slow
 tick, and the longest interval is the longest stall. The policies are untrained DriftPolicy bundles
@@ -229,7 +230,14 @@ def main() -> None:
             "e2e p50/p99 ms",
             "inference p50/p99 ms",
         )
-        for col in (*cols, "send_action p99 ms", "actuation |jitter| p50/p99/max ms", "slow writes"):
+        for col in (
+            *cols,
+            "send_action p99 ms",
+            "goal write after deadline p50/p99 ms (host)",
+            "host write |jitter| p99 ms",
+            "actuation |jitter| p50/p99/max ms",
+            "slow writes",
+        ):
             table.add_column(col, justify="right")
         runs = [
             (fps, k, *variant)
@@ -263,7 +271,8 @@ def main() -> None:
             results[name + (f" #{k + 1}" if args.rounds > 1 else "")] = r
             rep, e = r["report"], r["emulator"]
             j, l2, inf = rep["jitter_ms"], rep["e2e_latency_ms"], rep["inference_ms"]
-            a = e["actuation_jitter_ms"]
+            a, late = e["actuation_jitter_ms"], rep["goal_write_late_ms"]
+            handed = rep["host_goal_writes"]["actuation_jitter_ms"]
             table.add_row(
                 str(fps),
                 adapter,
@@ -278,6 +287,8 @@ def main() -> None:
                 f"{l2['p50']:.0f} / {l2['p99']:.0f}",
                 f"{inf['p50']:.1f} / {inf['p99']:.1f}",
                 f"{rep['stages']['bus_write']['p99']:.2f}",
+                f"{late['p50']:.2f} / {late['p99']:.2f}",
+                f"{handed['p99']:.2f}",
                 f"{a['p50']:.2f} / {a['p99']:.2f} / {a['max']:.2f}",
                 str(e["actuation_slow_writes"]),
             )

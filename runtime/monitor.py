@@ -10,6 +10,11 @@ from the arrival of the camera frame it was computed from (LeRobot's camera thre
 the bus read start for state-only policies) to the return of the bus write that sent it.
 ``leader_to_bus`` is the same for the operator's commands: from the leader arm's reading to the
 return of the write that sent it (one period more with ``bus_order`` write-first).
+
+Actuation, twice: ``goal_write_late`` is how long after its tick's deadline each goal's write
+returned on the host, and ``host_goal_writes`` the write intervals against the period, the rate
+the host handed goals to the adapter (any arm, real or emulated). Where the device's clock is
+known (the emulated arm), ``actuation_*`` are the same intervals as the servo chain received them.
 """
 
 import json
@@ -55,7 +60,7 @@ def summarize(values_ms) -> dict[str, float]:
 
 def actuation_figures(arrivals_s, fps: float) -> dict:
     """What the servos felt: from the arrival times of the goal writes at the bus (seconds, the
-    device's clock), |interval − period| as ``actuation_jitter_ms`` and the writes that came more than
+    device's clock; or when the host's writes returned, for what it handed the adapter), |interval − period| as ``actuation_jitter_ms`` and the writes that came more than
     1.5 periods after the one before (``actuation_slow_writes``)."""
     intervals = np.diff(np.asarray(arrivals_s, float)) * 1e3
     period = 1e3 / fps
@@ -77,6 +82,8 @@ class LatencyMonitor:
     frame_age_ms: list[float] = field(default_factory=list)
     e2e_ms: list[float] = field(default_factory=list)
     leader_to_bus_ms: list[float] = field(default_factory=list)  # teleop: leader reading -> its write
+    goal_write_times: list[float] = field(default_factory=list)  # s, loop clock: each goal write's return
+    goal_write_late_ms: list[float] = field(default_factory=list)  # that return after its tick's deadline
     command_step: list[float] = field(default_factory=list)  # max |Δ command| over joints, per tick
     # max |Δ command − the previous tick's Δ| over joints, per tick: a change of speed, i.e. a jerk;
     # nan unless this tick and the previous one both played the policy's chunk
@@ -115,6 +122,11 @@ class LatencyMonitor:
         self.queue_depth.append(depth)
         if jitter_s > 0.5 / self.fps:
             self.events["late_tick"] += 1
+
+    def goal_written(self, deadline: float, written: float) -> None:
+        """A goal write returned at ``written`` for the tick due at ``deadline`` (loop clock, s)."""
+        self.goal_write_times.append(written)
+        self.goal_write_late_ms.append((written - deadline) * 1e3)
 
     def chunk(self, t: float, seconds: float, stale: int, join_step: float | None = None) -> None:
         self.inference_times.append(t)
@@ -166,6 +178,8 @@ class LatencyMonitor:
             "frame_age_ms": summarize(self.frame_age_ms),
             "e2e_latency_ms": summarize(self.e2e_ms),
             "leader_to_bus_ms": summarize(self.leader_to_bus_ms),
+            "goal_write_late_ms": summarize(self.goal_write_late_ms),
+            "host_goal_writes": actuation_figures(self.goal_write_times, self.fps),
             "command_step": summarize(self.command_step),
             "inference_ms": summarize(self.inference_ms),
             "chunks": len(self.inference_ms),
@@ -229,6 +243,11 @@ class LatencyMonitor:
         ax.set_title("Per-stage time")
         ax = axes[0, 1]
         ax.plot(self.tick_times, self.jitter_ms, lw=0.6, label="tick start")
+        if len(self.goal_write_times) > 1:  # the host's side: |goal-write return interval − period|
+            written = np.asarray(self.goal_write_times)
+            handed = np.abs(np.diff(written) * 1e3 - 1e3 / self.fps)
+            start = self.tick_times[0] if self.tick_times else 0.0
+            ax.plot(written[1:] - written[0] + start, handed, lw=0.6, label="goal writes (host)")
         if len(self._arrivals) > 1:  # the servos' side: |goal-write interval − period|
             arrivals = np.asarray(self._arrivals)
             felt = np.abs(np.diff(arrivals) * 1e3 - 1e3 / self.fps)
@@ -273,6 +292,7 @@ def summary_table(report: dict):
             "frame age": report["frame_age_ms"],
             "inference": report["inference_ms"],
             "e2e": report["e2e_latency_ms"],
+            "goal write late": report["goal_write_late_ms"],
         }
     )
     for name, s in rows.items():

@@ -178,7 +178,7 @@ class Runner:
             loop.modes.switch(command, source, k, loop.safety.last)
         write_first = self.cfg.bus_order == "write-first"
         if write_first:  # this deadline's command, computed during the previous tick
-            self._write(loop.pending, stages)
+            self._write(loop.pending, stages, tick.due)
         obs, stale_why, source = self._observe(stages)
         target = k + 1 if write_first else k  # the tick whose command is computed now
 
@@ -202,7 +202,7 @@ class Runner:
             loop.recorder.add(obs, as_action(names, safe))  # LeRobot's pairing: the leader at this reading
         loop.pending = Pending(safe, target, from_policy, leader_read_at)
         if not write_first and (obs is not None or not stale_why.startswith("bus")):
-            self._write(loop.pending, stages)  # read-first: never write after a failed bus read
+            self._write(loop.pending, stages, tick.due)  # read-first: never write after a failed bus read
         loop.end_tick()
         stages["tick"] = time.perf_counter() - began
         self.monitor.tick(
@@ -237,8 +237,9 @@ class Runner:
         loop.watchdog.check(stale_why)
         return obs, stale_why, source
 
-    def _write(self, pending: Pending, stages: dict) -> None:
-        """``send_action``: the goal positions go out on the bus."""
+    def _write(self, pending: Pending, stages: dict, deadline: float) -> None:
+        """``send_action``: the goal positions go out on the bus (this tick's ``deadline``: when they
+        were due)."""
         t = time.perf_counter()
         try:
             self.devices.robot.send_action(as_action(self.backend.contract.action_names, pending.command))
@@ -248,6 +249,7 @@ class Runner:
             return
         written = time.perf_counter()
         stages["bus_write"] = written - t
+        self.monitor.goal_written(deadline, self.clock.now())
         if pending.from_policy:
             self.loop.feed.written(pending.tick, written)
         elif pending.leader_read_at is not None:

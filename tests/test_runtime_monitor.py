@@ -37,6 +37,24 @@ def test_the_report_carries_actuation_only_where_the_device_clock_is_known(tmp_p
     assert (tmp_path / "emulated" / "latency.png").stat().st_size > 0
 
 
+def test_goal_writes_are_timed_on_the_host_against_their_deadlines(tmp_path):
+    """Any arm: how late each goal's write returned after its tick's deadline, and the intervals
+    between the writes as the host handed them to the adapter (one write 4 ms late)."""
+    monitor = LatencyMonitor(fps=100)
+    for k in range(20):
+        deadline = k / 100
+        monitor.tick(deadline, 0.0, {}, 0)
+        monitor.goal_written(deadline, deadline + (0.0045 if k == 7 else 0.0005))
+    report = monitor.write(tmp_path / "r")
+    late = report["goal_write_late_ms"]
+    assert late["count"] == 20 and late["p50"] == pytest.approx(0.5) and late["max"] == pytest.approx(4.5)
+    host = report["host_goal_writes"]
+    assert host["actuation_writes"] == 20 and host["actuation_slow_writes"] == 0
+    assert host["actuation_jitter_ms"]["max"] == pytest.approx(4.0)  # 14 ms, then 6 ms: both 4 off
+    assert host["actuation_interval_ms"]["count"] == 19
+    assert "actuation_jitter_ms" not in report  # no device clock here
+
+
 def test_command_steps_near_chunk_joins_are_reported_apart():
     from lerobot_policy_drift.runtime.monitor import LatencyMonitor
 
