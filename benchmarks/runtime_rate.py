@@ -17,7 +17,8 @@ servo latency, and when each goal write returned on the host against its deadlin
 runtime alike, the emulator's clock: the arrival times of the
 Goal_Position SYNC_WRITEs at the servo chain, i.e. when the arm was actually commanded. From those,
 the write interval minus the period is the actuation jitter, an interval over 1.5 periods is a slow
-tick, and the longest interval is the longest stall. The policies are untrained DriftPolicy bundles
+tick, and the longest interval is the longest stall. Paired write by write, the two clocks give the
+pty hop: what the emulator's transport adds after drift-run's write returned (BENCHMARKS §6). The policies are untrained DriftPolicy bundles
 with a 64x48 camera exported for the emulated so100 at 30 fps (for 30 Hz) and 50 fps (for 100 Hz:
 drift-run plays the chunk interpolated at twice the policy rate).
 """
@@ -33,6 +34,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -40,7 +42,7 @@ from lerobot_policy_drift.demos.emulated_policy import CAMERA, policy_bundle, re
 from lerobot_policy_drift.robots.adapters import ADAPTERS
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 from lerobot_policy_drift.runtime.config import BUS_ORDERS, RunConfig
-from lerobot_policy_drift.runtime.monitor import actuation_figures
+from lerobot_policy_drift.runtime.monitor import actuation_figures, summarize
 from lerobot_policy_drift.runtime.runner import Runner
 
 
@@ -87,9 +89,29 @@ def run_drift(
         )
         if flood_mb:
             threading.Thread(target=flood, args=(pipe, flood_mb), daemon=True).start()
-        report = Runner(cfg).run()
-        emulator = actuation_figures(rig.sync_write_times()[1:-1], fps)  # drop connect/shutdown writes
+        runner = Runner(cfg)
+        report = runner.run()
+        arrivals = rig.sync_write_times()
+        emulator = actuation_figures(arrivals[1:-1], fps)  # drop connect/shutdown writes
+        emulator["hop_ms"] = summarize(hops_ms(runner.monitor.goal_write_times, arrivals, 1 / fps))
     return {"report": report, "emulator": emulator}
+
+
+def hops_ms(returned: list[float], arrivals: list[float], period: float) -> list[float]:
+    """Per goal write, its arrival at the emulated chain minus the return of drift-run's write (ms;
+    both CLOCK_MONOTONIC): the time the emulator's own transport (the pty) added, which a real
+    adapter's write does not. Each write is paired with the arrival nearest to it within half a
+    period; a write with none (lost, or outside the run) is left out."""
+    arrivals = np.asarray(arrivals, float)
+    if not arrivals.size:
+        return []
+    out = []
+    for t in returned:
+        i = int(np.searchsorted(arrivals, t))
+        near = min((arrivals[j] for j in (i - 1, i) if 0 <= j < arrivals.size), key=lambda a: abs(a - t))
+        if abs(near - t) < period / 2:
+            out.append((near - t) * 1e3)
+    return out
 
 
 # lerobot-rollout's engines. RTC: LeRobot's default queue threshold (30) is sized for 50-step chunks;
@@ -235,6 +257,7 @@ def main() -> None:
             "send_action p99 ms",
             "goal write after deadline p50/p99 ms (host)",
             "host write |jitter| p99 ms",
+            "pty hop p50/p99 ms",
             "actuation |jitter| p50/p99/max ms",
             "slow writes",
         ):
@@ -289,6 +312,7 @@ def main() -> None:
                 f"{rep['stages']['bus_write']['p99']:.2f}",
                 f"{late['p50']:.2f} / {late['p99']:.2f}",
                 f"{handed['p99']:.2f}",
+                f"{e['hop_ms']['p50']:.2f} / {e['hop_ms']['p99']:.2f}",
                 f"{a['p50']:.2f} / {a['p99']:.2f} / {a['max']:.2f}",
                 str(e["actuation_slow_writes"]),
             )
