@@ -8,6 +8,11 @@ adapter (``robots/adapters.py``) hands them to the host. Faults (``BusFaults``)
 apply per status packet; a reply still pending when the client sends its next instruction is
 dropped (on a half-duplex bus it would collide), so late replies never pile up. The client opens a stable symlink (``port``) to the current pty slave, so
 an "unplug" removes the device node and a "re-plug" brings back the same path, as udev would.
+
+The arrival times of goal writes (``sync_writes``) include the pty's own hop: the kernel moves a
+pty's written bytes to the other side in a worker thread, woken on the writer's CPU, and a writer
+that keeps that CPU busy (LeRobot's bus reads poll the port) delays it by up to a scheduler tick. A
+real adapter's write has no such hop (BENCHMARKS §6, "The pty hop").
 """
 
 import os

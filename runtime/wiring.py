@@ -102,9 +102,13 @@ def check_cameras(devices: Devices, cameras: dict[str, str]) -> None:
 def check_bus_rate(device, what: str, fps: int) -> BusCycle:
     """The connected ``device``'s bus holds ``fps`` (runtime/bus_timing.py), or a ``ConnectError``
     naming the measured cycle, the highest rate and, for an FTDI adapter left at its default
-    latency timer, the command that fixes it. Reads only."""
+    latency timer, the command that fixes it. A cycle too slow is measured once more before the
+    refusal: with 40 reads the p99 is almost the slowest one, and a single stalled read (a reply lost
+    and retried, a machine busy for a moment) is not the bus. Reads only."""
     try:
         cycle = measure_bus_cycle(device.bus)
+        if cycle.highest_hz < fps:
+            cycle = min(cycle, measure_bus_cycle(device.bus), key=lambda c: c.read_p99_s)
     except (*BUS_ERRORS, TimeoutError) as err:
         raise ConnectError(
             f"the {what}'s bus failed while its cycle was measured ({' '.join(str(err).split())[:200]}); "
