@@ -41,7 +41,7 @@ from rich.table import Table
 from lerobot_policy_drift.demos.emulated_policy import CAMERA, policy_bundle, record_teleop_dataset
 from lerobot_policy_drift.robots.adapters import ADAPTERS
 from lerobot_policy_drift.robots.emulator import EmulatedRig
-from lerobot_policy_drift.runtime.config import BUS_ORDERS, RunConfig
+from lerobot_policy_drift.runtime.config import BUS_ORDERS, ConfigError, RunConfig
 from lerobot_policy_drift.runtime.monitor import actuation_figures, summarize
 from lerobot_policy_drift.runtime.runner import Runner
 
@@ -278,20 +278,28 @@ def main() -> None:
         policy_fps = {fps: 30 if fps % 30 == 0 else 50 for fps in args.rates}
         bundles = {pf: policy_for(pf, work)[1] for pf in set(policy_fps.values())}
         for fps, k, adapter, order, nice, switch, spin, flood_mb in runs:
-            r = run_drift(
-                bundles[policy_fps[fps]],
-                fps,
-                args.seconds,
-                work,
-                adapter=adapter,
-                bus_order=order,
-                background_nice=nice,
-                gil_switch_ms=switch,
-                spin_ms=spin,
-                flood_mb=flood_mb,
-            )
             name = f"{fps} Hz, {adapter}, {order}, nice {nice}, GIL {switch:g} ms, spin {spin:g} ms, flood {flood_mb:g} MB"
-            results[name + (f" #{k + 1}" if args.rounds > 1 else "")] = r
+            name += f" #{k + 1}" if args.rounds > 1 else ""
+            try:
+                r = run_drift(
+                    bundles[policy_fps[fps]],
+                    fps,
+                    args.seconds,
+                    work,
+                    adapter=adapter,
+                    bus_order=order,
+                    background_nice=nice,
+                    gil_switch_ms=switch,
+                    spin_ms=spin,
+                    flood_mb=flood_mb,
+                )
+            except ConfigError as err:  # e.g. a connect that failed: recorded, and the runs go on
+                results[name] = {"failed": str(err)}
+                table.add_row(str(fps), adapter, order, *[""] * (len(table.columns) - 4), f"failed: {err}")
+                save(args.out, results)
+                continue
+            results[name] = r
+            save(args.out, results)
             rep, e = r["report"], r["emulator"]
             j, l2, inf = rep["jitter_ms"], rep["e2e_latency_ms"], rep["inference_ms"]
             a, late = e["actuation_jitter_ms"], rep["goal_write_late_ms"]
@@ -317,9 +325,14 @@ def main() -> None:
                 str(e["actuation_slow_writes"]),
             )
         console.print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str))
+    save(args.out, results)
     console.print(f"figures: {args.out}")
+
+
+def save(out: Path, results: dict) -> None:
+    """The figures so far (after every run: a long series that stops keeps what it measured)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
 
 
 if __name__ == "__main__":
