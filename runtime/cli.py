@@ -92,6 +92,11 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-status", dest="status", action="store_false", default=None)
     p.add_argument("--record", dest="record_dir", type=Path, help="record teleop phases as a LeRobot dataset")
     p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--noise",
+        choices=["per-chunk", "per-engagement"],
+        help="a fresh noise draw per chunk (default), or one held per engagement of the policy",
+    )
     return p
 
 

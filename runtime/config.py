@@ -112,6 +112,12 @@ class RunConfig(BaseModel):
         "other thread can take the GIL from the spinning tick thread before its deadline",
     )
     seed: int = 0
+    noise: Literal["per-chunk", "per-engagement"] = Field(
+        "per-chunk",
+        description="per-chunk: a fresh N(0, I) draw for every chunk; per-engagement: one draw held from "
+        "each handover to the policy until the next, for a plan that should not change its mind (on the "
+        "demo's two-target reach it costs 13-23 points of success: BENCHMARKS.md §7.6)",
+    )
     status: bool = Field(True, description="live one-line status in the terminal")
 
     @model_validator(mode="after")

@@ -46,9 +46,11 @@ class Loop:
     watchdog: Watchdog
     pending: Pending  # the next command to write (write-first: computed during the previous tick)
     bus_error_limit: int
+    hold_noise: bool = False  # one draw per engagement (RunConfig.noise "per-engagement")
     t0: float | None = None  # clock time of tick 0, once the clock starts
     bus_failures: int = 0  # ticks in a row with a failed bus read or write
     _tick_failed: BaseException | None = None
+    _held: tuple[int, np.ndarray] | None = None  # (engagement, its noise) with hold_noise
 
     def command(
         self, target: int, stale_why: str | None, monitor: LatencyMonitor
@@ -80,9 +82,17 @@ class Loop:
             ) from err
 
     def policy_inputs(self, committed: np.ndarray | None = None) -> dict:
-        """The graph's inputs for a chunk from the latest observations, with fresh noise (and the
+        """The graph's inputs for a chunk from the latest observations, with its noise (and the
         committed actions, for a prefix-conditioned bundle)."""
-        return self.history.feeds(_noise(self.rng, self.noise_shape), committed)
+        return self.history.feeds(self.chunk_noise(), committed)
+
+    def chunk_noise(self) -> np.ndarray:
+        """A fresh draw, or with ``hold_noise`` the current engagement's (drawn at its first chunk)."""
+        if not self.hold_noise:
+            return _noise(self.rng, self.noise_shape)
+        if self._held is None or self._held[0] != self.modes.epoch:
+            self._held = (self.modes.epoch, _noise(self.rng, self.noise_shape))
+        return self._held[1]
 
 
 def _noise(rng: np.random.Generator, shape: tuple[int, int, int]) -> np.ndarray:
@@ -134,4 +144,16 @@ def start_loop(
     feed = PolicyFeed(backend, schedule, latency, multiple, cfg.refill_margin, monitor)
     watchdog = Watchdog(cfg.watchdog_ms, cfg.fault_after_ms)
     hold = Pending(safety.last, 0, False)  # tick 0 writes the pose found at connect
-    return Loop(history, safety, feed, modes, rng, shape, recorder, watchdog, hold, cfg.bus_error_limit)
+    return Loop(
+        history,
+        safety,
+        feed,
+        modes,
+        rng,
+        shape,
+        recorder,
+        watchdog,
+        hold,
+        cfg.bus_error_limit,
+        hold_noise=cfg.noise == "per-engagement",
+    )
