@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lerobot_policy_drift.robots.arms import ARMS, arm_spec, follower_config, leader_config
 
-from .bus_timing import latency_timer, latency_timer_fix, measure_bus_cycle
+from .bus_timing import cycle_for_rate, latency_timer, latency_timer_fix
 from .checks import Check, fail, ok
 from .config import ConfigError
 from .errors import BUS_ERRORS
@@ -199,7 +199,7 @@ def _calibration_matches(what: str, device) -> Check:
 
 
 def _bus_cycle(what: str, bus, fps: int) -> Check:
-    cycle = measure_bus_cycle(bus)
+    cycle = cycle_for_rate(bus, fps)
     if cycle.highest_hz >= fps:
         return ok(f"{what}: bus cycle", f"{cycle.describe()} (asked: {fps} Hz)")
     return fail(

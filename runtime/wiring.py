@@ -15,10 +15,10 @@ from lerobot_policy_drift.drift.lerobot_compat import normalize_positions
 from lerobot_policy_drift.runtime.backends import PolicyContract
 from lerobot_policy_drift.runtime.bus_timing import (
     BusCycle,
+    cycle_for_rate,
     highest_hz,
     latency_timer,
     latency_timer_fix,
-    measure_bus_cycle,
 )
 from lerobot_policy_drift.runtime.camera_probe import probe_zmq
 from lerobot_policy_drift.runtime.config import ConfigError, RunConfig, camera_config
@@ -103,12 +103,9 @@ def check_bus_rate(device, what: str, fps: int) -> BusCycle:
     """The connected ``device``'s bus holds ``fps`` (runtime/bus_timing.py), or a ``ConnectError``
     naming the measured cycle, the highest rate and, for an FTDI adapter left at its default
     latency timer, the command that fixes it. A cycle too slow is measured once more before the
-    refusal: with 40 reads the p99 is almost the slowest one, and a single stalled read (a reply lost
-    and retried, a machine busy for a moment) is not the bus. Reads only."""
+    refusal (``cycle_for_rate``). Reads only."""
     try:
-        cycle = measure_bus_cycle(device.bus)
-        if cycle.highest_hz < fps:
-            cycle = min(cycle, measure_bus_cycle(device.bus), key=lambda c: c.read_p99_s)
+        cycle = cycle_for_rate(device.bus, fps)
     except (*BUS_ERRORS, TimeoutError) as err:
         raise ConnectError(
             f"the {what}'s bus failed while its cycle was measured ({' '.join(str(err).split())[:200]}); "
