@@ -44,15 +44,23 @@ def claim_port(port: str, what: str) -> PortClaim:
             f"could not connect to the {what} on {port}: cannot open it ({err.strerror}); check the cable and the path "
             "(ls /dev/ttyACM* /dev/ttyUSB*) and that you may use it (the dialout group)."
         ) from None
+    if not hold_flock(fd):
+        raise PortBusy(
+            f"the {what}'s port {port} is in use by {holder(device) or 'another process'}: one process drives "
+            "an arm at a time. Stop that session first."
+        )
+    return PortClaim(port, device, fd)
+
+
+def hold_flock(fd: int) -> bool:
+    """Take the exclusive flock of the open file ``fd`` without waiting. False, with ``fd`` closed,
+    when another process holds it; the kernel drops a held lock with the descriptor."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise PortBusy(
-            f"the {what}'s port {port} is in use by {holder(device) or 'another process'}: one process drives "
-            "an arm at a time. Stop that session first."
-        ) from None
-    return PortClaim(port, device, fd)
+        return False
+    return True
 
 
 def holder(device: str) -> str | None:

@@ -2,9 +2,21 @@
 per row), the checkpoints a training curve (``--eval-every``) evaluates, and the configuration
 each drift row trains."""
 
+import fcntl
+import os
+
 import pytest
 
-from benchmarks.closed_loop import DRIFT_ROWS, checkpoints, eval_steps, seed_summary, training
+from benchmarks.closed_loop import (
+    DRIFT_ROWS,
+    HOLD_ROWS,
+    checkpoints,
+    eval_steps,
+    main,
+    seed_summary,
+    training,
+)
+from lerobot_policy_drift.demos.train import STREAMING_ARGS
 
 
 def _result(left: int, right: int, miss: int, between: int) -> dict:
@@ -59,7 +71,12 @@ LEVERS = {  # row → the DriftConfig fields it changes from the recipe
     "drift-ema": {"use_ema": True},
     "drift-g8": {"num_samples_per_obs": 8},
     "drift-lr1e-3": {"optimizer_lr": 1e-3},
+    "drift-streaming": {},  # its lever is the data path, below
+    "drift-lean": {"vision_backbone_stages": 1, "n_obs_steps": 1},  # on the streaming data path
+    "drift-lean-prefix": {"vision_backbone_stages": 1, "n_obs_steps": 1, "prefix_conditioning": True},
 }
+# row → its lerobot-train arguments outside the policy
+DATA_LEVERS = {row: STREAMING_ARGS for row in ("drift-streaming", "drift-lean", "drift-lean-prefix")}
 
 
 @pytest.mark.parametrize("row", sorted(DRIFT_ROWS))
@@ -73,8 +90,27 @@ def test_every_drift_row_trains_the_recipe_with_only_its_lever_changed(row):
     def parsed(row: str) -> dict:
         policy_type, _, args = training(row, 2000)
         assert policy_type == "drift"
-        config = draccus.parse(DriftConfig, args=[a.replace("--policy.", "--") for a in args])
+        policy = [a for a in args if a.startswith("--policy.")]
+        assert tuple(a for a in args if a not in policy) == DATA_LEVERS.get(row, ())
+        config = draccus.parse(DriftConfig, args=[a.replace("--policy.", "--") for a in policy])
         return vars(config)
 
     recipe, lever = parsed("drift"), parsed(row)
     assert {k: v for k, v in lever.items() if recipe[k] != v} == LEVERS[row]
+
+
+def test_a_hold_row_reuses_its_rows_training():
+    for row, trained in HOLD_ROWS.items():
+        assert training(row, 2000) == training(trained, 2000)  # same run folder, same arguments
+
+
+def test_a_second_run_on_the_same_folder_is_refused_and_changes_nothing(tmp_path):
+    """While one run holds the folder, another is refused before it records, trains or writes."""
+    holder_fd = os.open(tmp_path / ".closed_loop.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        with pytest.raises(SystemExit, match=rf"in use by process {os.getpid()} .*one run per folder"):
+            main(["--out", str(tmp_path), "--dataset", str(tmp_path / "dataset"), "--rows", "drift"])
+    finally:
+        os.close(holder_fd)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".closed_loop.lock"]
