@@ -3,7 +3,9 @@
 from dataclasses import dataclass, field
 
 from lerobot.configs import NormalizationMode, PreTrainedConfig
-from lerobot.optim import AdamWConfig, DiffuserSchedulerConfig
+from lerobot.optim import DiffuserSchedulerConfig
+
+from .optim import DriftAdamWConfig
 
 CHUNK_REPRESENTATIONS = ("flat", "per_timestep", "both")
 
@@ -85,6 +87,11 @@ class DriftConfig(PreTrainedConfig):
             from such a checkpoint continues from the averaged weights.
         ema_power, ema_max_decay: the decay's warm-up, min(max, 1 - (1 + t)^-power) after t
             steps (Diffusion Policy's 0.75 and 0.9999; see drift/ema.py).
+
+    Optimizer (AdamW, Diffusion Policy's recipe with tighter clipping):
+        optimizer_fused: build AdamW with torch's fused kernel where the device has one (CPU,
+            CUDA): the same update in one call instead of a loop over the parameter tensors,
+            5–7 % of a training step on CPU (drift/optim.py). False: torch's own choice.
     """
 
     n_obs_steps: int = 2
@@ -137,6 +144,7 @@ class DriftConfig(PreTrainedConfig):
     optimizer_eps: float = 1e-8
     optimizer_weight_decay: float = 1e-6
     optimizer_grad_clip_norm: float = 1.0
+    optimizer_fused: bool = True
     scheduler_name: str = "cosine"
     scheduler_warmup_steps: int = 500
 
@@ -264,13 +272,14 @@ class DriftConfig(PreTrainedConfig):
         """Width of the U-Net's timestep embedding; the generator always sees t = 0."""
         return 32
 
-    def get_optimizer_preset(self) -> AdamWConfig:
-        return AdamWConfig(
+    def get_optimizer_preset(self) -> DriftAdamWConfig:
+        return DriftAdamWConfig(
             lr=self.optimizer_lr,
             betas=self.optimizer_betas,
             eps=self.optimizer_eps,
             weight_decay=self.optimizer_weight_decay,
             grad_clip_norm=self.optimizer_grad_clip_norm,
+            fused=self.optimizer_fused,
         )
 
     def get_scheduler_preset(self) -> DiffuserSchedulerConfig:
