@@ -29,7 +29,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from lerobot_policy_drift.demos.train import train_policy
+from lerobot_policy_drift.demos.train import STREAMING_ARGS, train_policy
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 from lerobot_policy_drift.robots.leader_scripts import Hold
 from lerobot_policy_drift.robots.rig import CameraPlan
@@ -61,6 +61,16 @@ TRAIN_ARGS = (
 )
 # 2 ResNet stages: an 8×6 keypoint grid on the 64×48 camera instead of 2×2 (see DriftConfig).
 DRIFT_ARGS = ("--policy.vision_backbone_stages=2",)
+# What the demo trains: one ResNet stage (a 16×12 grid) and one observation frame. The encoder's
+# convolutions dominate a training step, so it costs about 1.7× less and the demo's minutes buy more
+# steps (BENCHMARKS §7.6; benchmarks/train_step.py --demo measures the ratio).
+LEAN_ARGS = ("--policy.vision_backbone_stages=1", "--policy.n_obs_steps=1")
+# Each chunk continues the plan in progress (its remaining actions as a prefix): one frame does not
+# tell which way the arm is heading, the plan does. Fewer reaches stop between the targets (§7.6).
+PREFIX_ARGS = ("--policy.prefix_conditioning=true",)
+# What make demo trains: the lean policy with the prefix, through the streaming data path (every
+# frame read once per pass; map-style decodes each again per action step, §7.3).
+DEMO_ARGS = (*TRAIN_ARGS, *LEAN_ARGS, *PREFIX_ARGS, *STREAMING_ARGS)
 
 
 def follower_angles(rig: EmulatedRig) -> dict[str, float]:
@@ -226,7 +236,7 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/arm_demo"))
     parser.add_argument("--episodes", type=int, default=40, help="demonstrations to record")
-    parser.add_argument("--steps", type=int, default=1200, help="lerobot-train steps")
+    parser.add_argument("--steps", type=int, default=2000, help="lerobot-train steps")
     parser.add_argument("--eval-episodes", type=int, default=10, help="autonomous episodes in drift-run")
     parser.add_argument("--episode-s", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
@@ -252,8 +262,7 @@ def main(argv=None) -> None:
         args.out / "train",
         args.steps,
         BATCH_SIZE,
-        *TRAIN_ARGS,
-        *DRIFT_ARGS,
+        *DEMO_ARGS,
     )
     export(ckpt, dataset, args.out / "bundle")
     run_dir = args.out / "run"

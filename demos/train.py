@@ -11,6 +11,13 @@ from pathlib import Path
 from lerobot_policy_drift.drift.video_backend import video_backend
 
 TRAIN_TIME = "train_time.json"  # in the run folder: wall-clock seconds of the lerobot-train command
+STREAMING_ARGS = ("--dataset.streaming=true",)  # LeRobot's streaming dataset (BENCHMARKS §7.3)
+
+
+def loader_workers(args: tuple[str, ...], num_workers: int) -> int:
+    """The loader workers lerobot-train gets: LeRobot shards a streaming dataset over them, so
+    streaming needs at least one (with 0 there is no shard to read)."""
+    return max(num_workers, 1) if set(STREAMING_ARGS) <= set(args) else num_workers
 
 
 def train_policy(
@@ -31,7 +38,7 @@ def train_policy(
     resume: tuple[str, ...] = ()
     done = 0  # steps a resumed run already has
     if ckpt.exists():
-        done = _check_reusable(ckpt, dataset, steps)
+        done = _check_reusable(ckpt, dataset, steps, policy_args)
         if done == steps:
             print(f"train: reusing {ckpt}")
             return ckpt
@@ -53,7 +60,7 @@ def train_policy(
         f"--steps={steps}",
         f"--save_freq={save_every or steps}",
         f"--log_freq={max(1, steps // 10)}",
-        f"--num_workers={num_workers}",
+        f"--num_workers={loader_workers(policy_args, num_workers)}",  # a resumed run too
         f"--output_dir={run_dir}",
         "--wandb.enable=false",
     ]
@@ -78,9 +85,9 @@ def train_policy(
     return ckpt
 
 
-def _check_reusable(ckpt: Path, dataset: Path, steps: int) -> int:
-    """The steps a run's last checkpoint holds. A finished run is reused for its own dataset and
-    step budget; it is resumed (LeRobot's ``--resume``: weights, optimizer state, data order) when
+def _check_reusable(ckpt: Path, dataset: Path, steps: int, args: tuple[str, ...] = ()) -> int:
+    """The steps a run's last checkpoint holds. A finished run is reused for its own dataset, step
+    budget and the settings ``args`` ask for (``--a.b=value``, as its train_config.json holds them); it is resumed (LeRobot's ``--resume``: weights, optimizer state, data order) when
     it was interrupted before its budget, or asked for a larger budget with a constant learning
     rate: then the longer run is one training of that budget (only the random draws after the
     resume differ, as another seed's would). Anything else would report one training under
@@ -91,7 +98,13 @@ def _check_reusable(ckpt: Path, dataset: Path, steps: int) -> int:
     was = (Path(trained["dataset"]["root"]).resolve(), trained["steps"])
     same_data = was[0] == dataset.resolve()
     if same_data and (was[1] == steps or (was[1] < steps and trained["scheduler"] is None)):
-        return at
+        differing = _settings_differing(trained, args)
+        if not differing:
+            return at
+        raise SystemExit(
+            f"train: {ckpt.parents[2]} was trained with other settings ({'; '.join(differing)}); it was "
+            "left as it is. Move it away (or give another output folder) to train this one."
+        )
     extending = same_data and was[1] < steps  # refused above only for a learning-rate schedule
     why = " (its learning-rate schedule spans its own budget, so it cannot be extended)" if extending else ""
     raise SystemExit(
@@ -99,6 +112,28 @@ def _check_reusable(ckpt: Path, dataset: Path, steps: int) -> int:
         f"{dataset.resolve()} for {steps}{why}; it was left as it is. Move it away (or give another "
         "output folder) to train this one."
     )
+
+
+_UNSET = object()  # a key train_config.json does not have
+
+
+def _settings_differing(trained: dict, args: tuple[str, ...]) -> list[str]:
+    """Each ``--a.b=value`` of ``args`` (the last of a key wins, as in lerobot-train) whose value the
+    run's ``train_config.json`` does not hold."""
+    asked = dict(arg.removeprefix("--").partition("=")[::2] for arg in args if "=" in arg)
+    differing = []
+    for key, raw in asked.items():
+        held = trained
+        for part in key.split("."):
+            held = held.get(part, _UNSET) if isinstance(held, dict) else _UNSET
+        try:
+            wanted = json.loads(raw)
+        except json.JSONDecodeError:
+            wanted = raw  # a bare string: cpu, DDIM, …
+        if held != wanted:
+            has = "no such setting" if held is _UNSET else json.dumps(held)
+            differing.append(f"{key}={raw}, it has {has}")
+    return differing
 
 
 def training_facts(ckpt: Path) -> dict:

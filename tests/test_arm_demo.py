@@ -9,12 +9,13 @@ import json
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from lerobot_policy_drift.demos.arm import BATCH_SIZE, REPO_ID, main
-from lerobot_policy_drift.demos.train import train_policy
+from lerobot_policy_drift.demos.arm import BATCH_SIZE, DEMO_ARGS, REPO_ID, main
+from lerobot_policy_drift.demos.train import STREAMING_ARGS, loader_workers, train_policy
 from lerobot_policy_drift.export.manifest import BundleManifest
 from lerobot_policy_drift.robots.tasks import TASKS
 
 SHORT = ["--episodes", "3", "--steps", "10", "--eval-episodes", "2", "--episode-s", "1"]
+NO_PREFIX = ("--policy.prefix_conditioning=false",)  # after DEMO_ARGS: the last of a key wins
 
 
 @pytest.mark.slow
@@ -24,7 +25,11 @@ def test_short_chain_produces_every_artifact(tmp_path, task):
     main(["--out", str(out), *SHORT, "--task", task])
     dataset = LeRobotDataset(REPO_ID, root=out / "dataset")
     assert dataset.meta.total_episodes == 3 and "observation.images.front" in dataset.meta.features
-    assert (out / "train/checkpoints/last/pretrained_model/model.safetensors").is_file()
+    ckpt = out / "train/checkpoints/last/pretrained_model"
+    assert (ckpt / "model.safetensors").is_file()
+    trained = json.loads((ckpt / "train_config.json").read_text())
+    assert trained["dataset"]["streaming"] and trained["num_workers"] == 1  # the faster data path (§7.3)
+    assert trained["policy"]["prefix_conditioning"] and trained["policy"]["vision_backbone_stages"] == 1
     manifest = BundleManifest.load(out / "bundle")
     assert manifest.parity[0].passed and manifest.camera_order == ["front"] and manifest.fps == 10
     report = json.loads((out / "run/report/report.json").read_text())
@@ -43,7 +48,7 @@ def test_short_chain_produces_every_artifact(tmp_path, task):
 @pytest.mark.slow
 def test_rerun_refuses_another_task_or_budget_and_changes_nothing(tmp_path, capsys):
     """Reusing artifacts is safe: a dataset of another task, or a checkpoint trained on another
-    budget, is refused in one line before anything is written."""
+    budget or with other settings, is refused in one line before anything is written."""
     out = tmp_path / "demo"
     main(["--out", str(out), *SHORT])
     before = sorted(p.relative_to(out) for p in (out / "dataset").rglob("*"))
@@ -52,6 +57,17 @@ def test_rerun_refuses_another_task_or_budget_and_changes_nothing(tmp_path, caps
     with pytest.raises(SystemExit, match="for 10 steps, not on .* for 20"):
         main(["--out", str(out), *SHORT[:2], "--steps", "20", *SHORT[4:]])
     assert sorted(p.relative_to(out) for p in (out / "dataset").rglob("*")) == before
+    with pytest.raises(
+        SystemExit, match=r"with other settings \(policy.prefix_conditioning=false, it has true\)"
+    ):
+        train_policy("drift", out / "dataset", REPO_ID, out / "train", 10, BATCH_SIZE, *DEMO_ARGS, *NO_PREFIX)
     capsys.readouterr()
-    ckpt = train_policy("drift", out / "dataset", REPO_ID, out / "train", 10, BATCH_SIZE)  # the same budget
-    assert ckpt.is_dir() and "train: reusing" in capsys.readouterr().out
+    ckpt = train_policy("drift", out / "dataset", REPO_ID, out / "train", 10, BATCH_SIZE, *DEMO_ARGS)
+    assert ckpt.is_dir() and "train: reusing" in capsys.readouterr().out  # the same budget and settings
+
+
+def test_streaming_gets_a_loader_worker_and_map_style_keeps_its_count():
+    """LeRobot shards a streaming dataset over the loader workers: with 0 it would read nothing."""
+    assert loader_workers(("--policy.horizon=16", *STREAMING_ARGS), 0) == 1
+    assert loader_workers(STREAMING_ARGS, 2) == 2
+    assert loader_workers(("--policy.horizon=16",), 0) == 0
