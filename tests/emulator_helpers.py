@@ -45,3 +45,14 @@ def no_prompts():
         yield
     finally:
         builtins.input = saved
+
+
+def assert_rate_held(report: dict, deadlines: int | None = None) -> None:
+    """A session on the real clock held its rate: at most 1 % of its deadlines were missed, and with
+    ``deadlines`` (a session of known length) each one either ticked or was counted missed. A VM
+    stall on a shared 2-core machine costs a tick or two and is counted; a loop that cannot keep up
+    misses far more."""
+    ticks, missed = report["ticks"], report["missed_ticks"]
+    if deadlines is not None:
+        assert abs(ticks + missed - deadlines) <= 2, (ticks, missed, deadlines)
+    assert missed <= (ticks + missed) // 100, f"{missed} of {ticks + missed} ticks missed"

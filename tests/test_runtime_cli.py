@@ -9,7 +9,7 @@ import time
 import pytest
 
 from lerobot_policy_drift.runtime.cli import main, profile_main
-from tests.emulator_helpers import wait_until
+from tests.emulator_helpers import assert_rate_held, wait_until
 
 
 def drift_run(*args, **popen):
@@ -73,7 +73,8 @@ def test_emulated_session_ctrl_c_stops_cleanly(so100_policy, tmp_path):
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err and "stop: stop (SIGINT)" in err and "torque off" in err
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["ticks"] > 30 and report["missed_ticks"] == 0
+    assert report["ticks"] > 30
+    assert_rate_held(report)
     # the servos' side, on the emulator's clock: one goal write per tick, the first and the hold aside
     assert (
         abs(report["actuation_writes"] - report["ticks"]) <= 2 and report["actuation_jitter_ms"]["p50"] < 33

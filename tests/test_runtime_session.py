@@ -23,10 +23,13 @@ from lerobot_policy_drift.runtime.backends import OrtBackend
 from lerobot_policy_drift.runtime.config import ConfigError, RunConfig
 from lerobot_policy_drift.runtime.runner import Runner
 from lerobot_policy_drift.runtime.session import WARMUP_CALLS
-from tests.emulator_helpers import wait_until
+from tests.emulator_helpers import assert_rate_held, wait_until
 from tests.sim_clock import SimulatedClock
 
 CAMERA = CameraPlan(name="front", width=64, height=48, fps=30)
+# How long a test waits for a session to get somewhere: a bound on liveness, not a speed (start-up
+# and simulated ticks run in real time, and a loaded 2-core CI machine has taken over 30 s).
+LIVE_S = 120
 REPORT_KEYS = {
     "ticks",
     "missed_ticks",
@@ -72,7 +75,7 @@ class Background:
     def ticks(self) -> int:
         return len(self.runner.monitor.tick_times)
 
-    def join(self, timeout=60):
+    def join(self, timeout=LIVE_S):
         self.thread.join(timeout)
         assert not self.thread.is_alive(), "the session did not end"
         if self.error:
@@ -103,7 +106,7 @@ class TicksLate(Wrapped):
         done = self.runner.monitor.tick_times
         start = len(done)
         if self.runner.loop is not None:
-            wait_until(lambda: len(done) >= start + self.ticks or self.runner.stop_reason != "running", 30)
+            wait_until(lambda: len(done) >= start + self.ticks or self.runner.stop_reason != "running", LIVE_S)
         return self.inner.infer(feeds)
 
 
@@ -157,7 +160,7 @@ def test_thirty_hertz_for_ten_seconds(arm, so100_policy, koch_policy, tmp_path):
     with EmulatedRig.start(arm, tmp_path / "rig", cameras=[CAMERA]) as rig:
         report = Runner(config_for(rig, bundle, tmp_path / "report", duration_s=10, fps=30)).run()
         transactions = rig.stats()["follower_transactions"]
-    assert report["missed_ticks"] == 0 and report["ticks"] >= 295
+    assert_rate_held(report, deadlines=300)
     assert transactions >= 2 * report["ticks"]  # a read and a write per tick reached the servos
     assert report["events"].get("underrun_hold", 0) == 0
 
@@ -202,7 +205,7 @@ def test_gil_switch_interval_holds_during_the_loop_and_is_restored(rig, so100_po
 def test_unplug_mid_run_ends_in_a_named_state(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
     run = Background(simulated(config_for(rig, bundle, tmp_path / "r", duration_s=3600)))
-    wait_until(lambda: run.ticks() > 20, timeout_s=30)
+    wait_until(lambda: run.ticks() > 20, timeout_s=LIVE_S)
     rig.set_bus_faults(unplugged=True)
     report = run.join()
     assert report["fault"]["kind"] == "bus" and "arm unreachable at shutdown" in report["final_state"]
@@ -212,9 +215,9 @@ def test_unplug_mid_run_ends_in_a_named_state(rig, so100_policy, tmp_path):
 def test_checksum_errors_end_the_session_safely(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
     run = Background(simulated(config_for(rig, bundle, tmp_path / "r", duration_s=3600)))
-    wait_until(lambda: run.ticks() > 20, timeout_s=30)
+    wait_until(lambda: run.ticks() > 20, timeout_s=LIVE_S)
     rig.set_bus_faults(corrupt_rate=1.0)
-    wait_until(lambda: not run.thread.is_alive(), timeout_s=30)
+    wait_until(lambda: not run.thread.is_alive(), timeout_s=LIVE_S)
     rig.set_bus_faults(corrupt_rate=0.0)
     report = run.join()
     assert report["fault"]["kind"] == "bus" and "Incorrect status packet" in report["fault"]["message"]
@@ -224,7 +227,7 @@ def test_checksum_errors_end_the_session_safely(rig, so100_policy, tmp_path):
 def test_camera_stall_holds_then_ends_the_session_with_torque_off(rig, so100_policy, tmp_path):
     _, bundle = so100_policy
     run = Background(simulated(config_for(rig, bundle, tmp_path / "r", duration_s=3600, fault_after_ms=500)))
-    wait_until(lambda: run.ticks() > 20, timeout_s=30)
+    wait_until(lambda: run.ticks() > 20, timeout_s=LIVE_S)
     rig.set_camera_faults(stalled=True)
     report = run.join()
     summary = {k: report.get(k) for k in ("fault", "events", "final_state", "stop_reason")}
@@ -264,12 +267,12 @@ def test_teleop_first_then_auto_then_teleop_without_jumps(rig, so100_policy, tmp
 
     rig.set_leader_script(sway_within(rig.plan.leader.calibration, share=0.2, period_s=3.0))
     run = Background(simulated(cfg))
-    wait_until(lambda: run.ticks() > 30 and pipe.exists(), timeout_s=30)
+    wait_until(lambda: run.ticks() > 30 and pipe.exists(), timeout_s=LIVE_S)
     for command, ticks in (("auto", 60), ("teleop", 60), ("stop", None)):
         send(pipe, command)
         if ticks:
             start = run.ticks()
-            wait_until(lambda t=ticks, s=start: run.ticks() > s + t, timeout_s=30)
+            wait_until(lambda t=ticks, s=start: run.ticks() > s + t, timeout_s=LIVE_S)
     report = run.join()
     assert [(t["from"], t["to"]) for t in report["transitions"]] == [
         ("start", "teleop"),
@@ -337,16 +340,16 @@ def test_noise_is_drawn_per_chunk_or_held_per_engagement(rig, so100_policy, tmp_
     probe = NoiseProbe(OrtBackend(bundle))
     probe.runner = simulated(cfg, probe)
     run = Background(probe.runner)
-    wait_until(lambda: run.ticks() > 10 and pipe.exists(), timeout_s=30)
+    wait_until(lambda: run.ticks() > 10 and pipe.exists(), timeout_s=LIVE_S)
     engagements = []
     for command in ("auto", "teleop", "auto", "stop"):
         calls, start = len(probe.seen), run.ticks()
         send(pipe, command)
         if command == "auto":  # several chunks of one engagement
-            wait_until(lambda c=calls: len(probe.seen) >= c + 4, timeout_s=60)
+            wait_until(lambda c=calls: len(probe.seen) >= c + 4, timeout_s=LIVE_S)
             engagements.append(probe.seen[calls + 1 : calls + 4])  # the first may be the old epoch's
         elif command == "teleop":
-            wait_until(lambda s=start: run.ticks() > s + 30, timeout_s=30)
+            wait_until(lambda s=start: run.ticks() > s + 30, timeout_s=LIVE_S)
     run.join()
     draws = [chunk for chunks in engagements for chunk in chunks]
     distinct = {draw.tobytes() for draw in draws}
