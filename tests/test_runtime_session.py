@@ -106,7 +106,9 @@ class TicksLate(Wrapped):
         done = self.runner.monitor.tick_times
         start = len(done)
         if self.runner.loop is not None:
-            wait_until(lambda: len(done) >= start + self.ticks or self.runner.stop_reason != "running", LIVE_S)
+            wait_until(
+                lambda: len(done) >= start + self.ticks or self.runner.stop_reason != "running", LIVE_S
+            )
         return self.inner.infer(feeds)
 
 
