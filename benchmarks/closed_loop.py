@@ -70,7 +70,6 @@ checkpoint (LeRobot's ``--resume``) rather than again: the curve goes on where i
 import argparse
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -90,9 +89,9 @@ from lerobot_policy_drift.demos.arm import (
     record,
 )
 from lerobot_policy_drift.demos.emulated_policy import config_variant
+from lerobot_policy_drift.demos.folders import claim_folder
 from lerobot_policy_drift.demos.train import STREAMING_ARGS, train_policy, training_facts
 from lerobot_policy_drift.robots.tasks import TASKS
-from lerobot_policy_drift.runtime.ports import hold_flock, holder
 
 DP_ARGS = (
     "--policy.crop_shape=null",  # the 64×48 camera is smaller than DP's default 84×84 crop
@@ -293,8 +292,11 @@ def main(argv=None) -> None:
         "saved every gcd of all evaluated steps)",
     )
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    claim_folder(args.out)
+    claim_folder(
+        args.out,
+        "closed_loop",
+        "Wait for it to finish (its rows are added to the same closed_loop.json), or give another --out.",
+    )
     task = TASKS[args.task]
     record(args.dataset, args.demos, args.out / "record_rig", args.seed, task)
 
@@ -335,18 +337,6 @@ def main(argv=None) -> None:
     print_table(results)
     print_seed_summary(results)
     print(f"results: {results_file.resolve()}")
-
-
-def claim_folder(out: Path) -> None:
-    """One run per results folder, held until this process ends (the kernel drops the flock however
-    it ends): two runs sharing ``out`` would train into the same run folders and each rewrite
-    ``closed_loop.json`` without the other's rows."""
-    lock = out / ".closed_loop.lock"
-    if not hold_flock(os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)):
-        raise SystemExit(
-            f"{out} is in use by {holder(str(lock)) or 'another closed_loop run'}: one run per folder. "
-            "Wait for it to finish (its rows are added to the same closed_loop.json), or give another --out."
-        )
 
 
 def print_table(results: dict) -> None:

@@ -29,6 +29,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from lerobot_policy_drift.demos.folders import claim_folder, empty_folder
 from lerobot_policy_drift.demos.train import STREAMING_ARGS, train_policy
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 from lerobot_policy_drift.robots.leader_scripts import Hold
@@ -248,9 +249,9 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--fresh", action="store_true", help="delete earlier artifacts and start over")
     args = parser.parse_args(argv)
-    if args.fresh and args.out.exists():
-        shutil.rmtree(args.out)
-    args.out.mkdir(parents=True, exist_ok=True)
+    lock = claim_folder(args.out, "arm_demo", "Wait for that demo to finish, or give another OUT=.")
+    if args.fresh:
+        empty_folder(args.out, keep=lock)
     t0 = time.perf_counter()
     task = TASKS[args.task]
     dataset = args.out / "dataset"

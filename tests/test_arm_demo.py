@@ -4,12 +4,15 @@ Whether the tiny policy succeeds is not asserted (a few demos, a few training st
 chain closes is: dataset, LeRobot checkpoint, parity-gated bundle, drift-run report and summary.
 """
 
+import fcntl
 import json
+import os
 
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from lerobot_policy_drift.demos.arm import BATCH_SIZE, DEMO_ARGS, REPO_ID, main
+from lerobot_policy_drift.demos.folders import claim_folder, empty_folder
 from lerobot_policy_drift.demos.train import STREAMING_ARGS, loader_workers, train_policy
 from lerobot_policy_drift.export.manifest import BundleManifest
 from lerobot_policy_drift.robots.tasks import TASKS
@@ -71,3 +74,24 @@ def test_streaming_gets_a_loader_worker_and_map_style_keeps_its_count():
     assert loader_workers(("--policy.horizon=16", *STREAMING_ARGS), 0) == 1
     assert loader_workers(STREAMING_ARGS, 2) == 2
     assert loader_workers(("--policy.horizon=16",), 0) == 0
+
+
+def test_a_second_demo_on_the_same_folder_is_refused_and_fresh_keeps_the_claim(tmp_path):
+    """While one demo holds OUT, another (with --fresh too) is refused before it deletes, records or
+    trains anything; the holder's own --fresh empties OUT but keeps its lock, so the claim holds."""
+    out = tmp_path / "demo"
+    (out / "dataset").mkdir(parents=True)
+    (out / "summary.json").write_text("{}")
+    holder_fd = os.open(out / ".arm_demo.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a demo running on OUT
+    try:
+        with pytest.raises(
+            SystemExit, match=r"in use by process \d+ .*one run per folder. Wait for that demo"
+        ):
+            main(["--out", str(out), *SHORT, "--fresh"])
+    finally:
+        os.close(holder_fd)
+    assert sorted(p.name for p in out.iterdir()) == [".arm_demo.lock", "dataset", "summary.json"]
+    lock = claim_folder(out, "arm_demo", "")  # that demo ended: this process holds OUT now
+    empty_folder(out, keep=lock)
+    assert [p.name for p in out.iterdir()] == [".arm_demo.lock"]
