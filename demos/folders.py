@@ -12,16 +12,21 @@ from pathlib import Path
 
 from lerobot_policy_drift.runtime.ports import hold_flock, holder
 
+_HELD: set[Path] = set()  # the lock files this process holds (a second claim of its own is no conflict)
+
 
 def claim_folder(out: Path, run: str, hint: str) -> Path:
     """Create ``out`` and hold it for this process, or refuse in one line (naming who holds it, and
     ``hint``: what to do) before anything is written. ``run`` names the kind of run (its lock file)."""
     out.mkdir(parents=True, exist_ok=True)
-    lock = out / f".{run}.lock"
+    lock = (out / f".{run}.lock").resolve()
+    if lock in _HELD:
+        return lock
     if not hold_flock(os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)):
         raise SystemExit(
             f"{out} is in use by {holder(str(lock)) or f'another {run} run'}: one run per folder. {hint}"
         )
+    _HELD.add(lock)
     return lock
 
 
@@ -29,7 +34,7 @@ def empty_folder(out: Path, keep: Path) -> None:
     """Delete everything in ``out`` but ``keep`` (the held lock: deleting it would let a second run
     take a new one on the same folder)."""
     for child in out.iterdir():
-        if child == keep:
+        if child.resolve() == keep:
             continue
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child)
