@@ -249,7 +249,9 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--fresh", action="store_true", help="delete earlier artifacts and start over")
     args = parser.parse_args(argv)
-    lock = claim_folder(args.out, "arm_demo", "Wait for that demo to finish, or give another OUT=.")
+    lock = claim_folder(
+        args.out, "arm_demo", "Wait for that demo to finish, or give another folder (OUT=… / --out)."
+    )
     if args.fresh:
         empty_folder(args.out, keep=lock)
     t0 = time.perf_counter()

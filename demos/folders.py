@@ -18,11 +18,17 @@ _HELD: set[Path] = set()  # the lock files this process holds (a second claim of
 def claim_folder(out: Path, run: str, hint: str) -> Path:
     """Create ``out`` and hold it for this process, or refuse in one line (naming who holds it, and
     ``hint``: what to do) before anything is written. ``run`` names the kind of run (its lock file)."""
-    out.mkdir(parents=True, exist_ok=True)
     lock = (out / f".{run}.lock").resolve()
     if lock in _HELD:
         return lock
-    if not hold_flock(os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)):
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+    except OSError as err:
+        raise SystemExit(
+            f"{out} cannot be used as the results folder ({err.strerror}); nothing was written."
+        ) from None
+    if not hold_flock(fd):
         raise SystemExit(
             f"{out} is in use by {holder(str(lock)) or f'another {run} run'}: one run per folder. {hint}"
         )
