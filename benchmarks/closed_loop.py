@@ -35,6 +35,9 @@ engaged per episode as in the demo). Rows:
   learn as well per step, and better per minute of training?
 - ``drift-lean-prefix``: ``drift-lean`` with prefix conditioning (as ``drift-prefix``): one
   frame cannot tell which way the arm is heading, the plan's remaining actions can;
+- ``drift-lean-prefix-gain10``: ``drift-lean-prefix`` with the noise skip's gain trained at 10×
+  the learning rate (``--policy.noise_gain_lr_scale=10``): at 1× AdamW lets it fall by only
+  ~0.3 in 2000 steps, and it falls that fast all run, so the U-Net is left cancelling noise;
 - ``drift-lean-hold``: the ``drift-lean`` checkpoint run with one noise draw held per engagement
   (``drift-run --noise per-engagement``) instead of a fresh draw per chunk: the draw that chose a
   target keeps choosing it, so fewer reaches should stop between the targets; needs no retraining;
@@ -136,6 +139,12 @@ DRIFT_ROWS = {
     "drift-streaming": (*DRIFT_ARGS, *STREAMING_ARGS),
     "drift-lean": (*LEAN_ARGS, *STREAMING_ARGS),  # one ResNet stage, one observation frame
     "drift-lean-prefix": (*LEAN_ARGS, *PREFIX_ARGS, *STREAMING_ARGS),  # what make demo trains
+    "drift-lean-prefix-gain10": (
+        *LEAN_ARGS,
+        *PREFIX_ARGS,
+        *STREAMING_ARGS,
+        "--policy.noise_gain_lr_scale=10",
+    ),
 }
 
 
@@ -251,6 +260,7 @@ ROWS = (
     "drift-streaming",
     "drift-lean",
     "drift-lean-prefix",
+    "drift-lean-prefix-gain10",
     *HOLD_ROWS,
     *PRECISION_ROWS,
 )
@@ -396,8 +406,9 @@ def seed_summary(results: dict) -> dict[str, dict]:
         if not sep or not seed.isdigit():
             continue
         c, n = r["outcomes"], max(r["episodes"], 1)
-        entry = rows.setdefault(row + at + step, {"seeds": [], "success": [], "between": []})
+        entry = rows.setdefault(row + at + step, {"seeds": [], "episodes": [], "success": [], "between": []})
         entry["seeds"].append(int(seed))
+        entry["episodes"].append(r["episodes"])
         entry["success"].append((c["left"] + c["right"]) / n)
         entry["between"].append(c["between"] / n)
     for entry in rows.values():
@@ -412,10 +423,11 @@ def print_seed_summary(results: dict) -> None:
     summary = seed_summary(results)
     if not summary:
         return
-    table = Table(title="Across training seeds (each seed: 50 episodes, the same layouts)")
+    table = Table(title="Across training seeds (the same layouts for every seed)")
     for col in (
         "policy",
         "seeds",
+        "episodes per seed",
         "success per seed",
         "success mean ± std",
         "between per seed",
@@ -426,8 +438,9 @@ def print_seed_summary(results: dict) -> None:
         table.add_row(
             row,
             " ".join(map(str, s["seeds"])),
+            " ".join(map(str, s["episodes"])),
             " / ".join(f"{v:.0%}" for v in s["success"]),
-            f"{s['success_mean']:.1%} ± {s['success_std']:.1%}",
+            f"{s['success_mean']:.1%}" + ("" if np.isnan(s["success_std"]) else f" ± {s['success_std']:.1%}"),
             " / ".join(f"{v:.0%}" for v in s["between"]),
             f"{s['between_mean']:.1%}",
         )

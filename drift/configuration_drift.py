@@ -53,6 +53,11 @@ class DriftConfig(PreTrainedConfig):
             the drift field's repulsion, proportional to that spread, then cannot stop the
             samples collapsing onto the conditional mean; with the skip every sample starts
             spread over the whole normalized range and the modes form.
+        noise_gain_lr_scale: the skip's gain (one learnable scalar, 1 at init) trains at this
+            multiple of ``optimizer_lr``. AdamW moves a parameter by at most about the learning
+            rate a step, so at 1 the gain can fall by only ~0.3 over a 2000-step cosine schedule,
+            and it falls that fast the whole run: the U-Net must cancel the rest of the noise
+            itself, which leaves spread (imprecision) within each mode.
 
     Drifting objective:
         num_samples_per_obs (G): generated chunks per observation; they repel each other
@@ -125,6 +130,7 @@ class DriftConfig(PreTrainedConfig):
     use_film_scale_modulation: bool = True
     gradient_checkpointing: bool = False
     noise_skip: bool = True
+    noise_gain_lr_scale: float = 1.0
 
     # Drifting objective.
     num_samples_per_obs: int = 4
@@ -252,6 +258,12 @@ class DriftConfig(PreTrainedConfig):
         _require(self.ema_power > 0, "ema_power", "> 0 (0.75 recommended)", self.ema_power)
         _require(0 <= self.ema_max_decay < 1, "ema_max_decay", "in [0, 1)", self.ema_max_decay)
         _require(self.optimizer_lr > 0, "optimizer_lr", "> 0", self.optimizer_lr)
+        _require(
+            self.noise_gain_lr_scale > 0,
+            "noise_gain_lr_scale",
+            "> 0 (1 = the others' rate)",
+            self.noise_gain_lr_scale,
+        )
         _require(
             self.optimizer_grad_clip_norm >= 0,
             "optimizer_grad_clip_norm",

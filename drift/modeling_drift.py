@@ -263,7 +263,13 @@ class DriftPolicy(PreTrainedPolicy):
             return super()._save_pretrained(save_directory)
 
     def get_optim_params(self):
-        return self.model.parameters()
+        """The weights, with the noise skip's gain in a group of its own when it trains faster."""
+        gain = self.model.noise_gain
+        if gain is None or self.config.noise_gain_lr_scale == 1:
+            return self.model.parameters()
+        rest = [p for p in self.model.parameters() if p is not gain]
+        lr = self.config.optimizer_lr * self.config.noise_gain_lr_scale
+        return [{"params": rest}, {"params": [gain], "lr": lr}]
 
     def reset(self):
         """Clear observation and action queues (call at every episode start)."""

@@ -40,6 +40,7 @@ def test_rows_are_grouped_by_seed_and_unseeded_rows_left_out():
     assert summary["drift@6000"]["seeds"] == [1, 2] and summary["drift@6000"]["success"] == [0.9, 1.0]
     drift = summary["drift"]
     assert drift["seeds"] == [1, 2] and drift["success"] == [0.6, 0.8]
+    assert drift["episodes"] == [10, 10]  # each seed's own count, as the printed summary shows
     assert drift["success_mean"] == pytest.approx(0.7)
     assert drift["success_std"] == pytest.approx(0.1414, abs=1e-4)  # sample std, ddof 1
     assert drift["between_mean"] == pytest.approx(0.1)

@@ -49,3 +49,30 @@ def test_the_preset_round_trips_through_lerobots_config_files(fused):
     saved = {"type": preset.type, **draccus.encode(preset)}  # as train_config.json holds it
     assert saved["type"] == "drift_adamw" and saved["fused"] is fused
     assert draccus.decode(OptimizerConfig, saved) == preset
+
+
+def test_the_noise_gain_trains_at_its_own_multiple_of_the_learning_rate():
+    """One AdamW step moves a parameter by about its group's rate: the gain, at 10×, ten times as far."""
+    config = small_config(cameras=1, optimizer_lr=1e-3, noise_gain_lr_scale=10, optimizer_weight_decay=0)
+    policy = DriftPolicy(config)
+    optimizer = config.get_optimizer_preset().build(policy.get_optim_params())
+    gain = policy.model.noise_gain
+    assert [(len(g["params"]), g["lr"]) for g in optimizer.param_groups] == [
+        (len(list(policy.parameters())) - 1, 1e-3),
+        (1, pytest.approx(1e-2)),
+    ]
+    assert optimizer.param_groups[1]["params"][0] is gain
+    loss, _ = policy.forward(random_batch(config, batch_size=4))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    assert abs(gain.item() - 1.0) == pytest.approx(1e-2, rel=1e-3)  # Adam's first step: lr · sign(g)
+    default = small_config(cameras=1)
+    assert (
+        len(default.get_optimizer_preset().build(DriftPolicy(default).get_optim_params()).param_groups) == 1
+    )
+
+
+def test_a_non_positive_noise_gain_rate_is_refused_by_name():
+    with pytest.raises(ValueError, match="noise_gain_lr_scale"):
+        small_config(noise_gain_lr_scale=0)
