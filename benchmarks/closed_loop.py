@@ -35,9 +35,11 @@ engaged per episode as in the demo). Rows:
   learn as well per step, and better per minute of training?
 - ``drift-lean-prefix``: ``drift-lean`` with prefix conditioning (as ``drift-prefix``): one
   frame cannot tell which way the arm is heading, the plan's remaining actions can;
-- ``drift-lean-prefix-gain10``: ``drift-lean-prefix`` with the noise skip's gain trained at 10×
-  the learning rate (``--policy.noise_gain_lr_scale=10``): at 1× AdamW lets it fall by only
-  ~0.3 in 2000 steps, and it falls that fast all run, so the U-Net is left cancelling noise;
+- ``drift-gain10``, ``drift-lean-prefix-gain10``: ``drift`` and ``drift-lean-prefix`` with the
+  noise skip's gain trained at 10× the learning rate (``--policy.noise_gain_lr_scale=10``,
+  DriftConfig's default since BENCHMARKS §7.7; the other drift rows keep the 1× they were
+  measured at): at 1× AdamW lets the gain fall by only ~0.3 in 2000 steps, and it falls that fast
+  all run, so the U-Net is left cancelling noise; ``make demo`` trains the second;
 - ``drift-lean-hold``: the ``drift-lean`` checkpoint run with one noise draw held per engagement
   (``drift-run --noise per-engagement``) instead of a fresh draw per chunk: the draw that chose a
   target keeps choosing it, so fewer reaches should stop between the targets; needs no retraining;
@@ -83,6 +85,7 @@ from rich.table import Table
 from lerobot_policy_drift.demos.arm import (
     BATCH_SIZE,
     DRIFT_ARGS,
+    GAIN_ARGS,
     LEAN_ARGS,
     PREFIX_ARGS,
     REPO_ID,
@@ -127,7 +130,10 @@ VQBET_ARGS = (
 )
 
 
-# Drift-network rows: the recipe's extra lerobot-train arguments.
+# The rows measured before the noise skip's gain had its own rate (BENCHMARKS §7–§9) keep the rate
+# they were measured at; a ``-gain10`` row trains at DriftConfig's default since §7.7.
+GAIN_1X = ("--policy.noise_gain_lr_scale=1",)
+# Drift-network rows: the recipe's extra lerobot-train arguments (after GAIN_1X: the last wins).
 DRIFT_ROWS = {
     "drift": DRIFT_ARGS,
     "regression": (*DRIFT_ARGS, "--policy.num_samples_per_obs=1", "--policy.noise_scale=0"),
@@ -138,13 +144,9 @@ DRIFT_ROWS = {
     "drift-lr1e-3": (*DRIFT_ARGS, "--policy.optimizer_lr=1e-3"),  # the last --policy.optimizer_lr wins
     "drift-streaming": (*DRIFT_ARGS, *STREAMING_ARGS),
     "drift-lean": (*LEAN_ARGS, *STREAMING_ARGS),  # one ResNet stage, one observation frame
-    "drift-lean-prefix": (*LEAN_ARGS, *PREFIX_ARGS, *STREAMING_ARGS),  # what make demo trains
-    "drift-lean-prefix-gain10": (
-        *LEAN_ARGS,
-        *PREFIX_ARGS,
-        *STREAMING_ARGS,
-        "--policy.noise_gain_lr_scale=10",
-    ),
+    "drift-lean-prefix": (*LEAN_ARGS, *PREFIX_ARGS, *STREAMING_ARGS),
+    "drift-gain10": (*DRIFT_ARGS, *GAIN_ARGS),
+    "drift-lean-prefix-gain10": (*LEAN_ARGS, *PREFIX_ARGS, *STREAMING_ARGS, *GAIN_ARGS),  # make demo's
 }
 
 
@@ -152,11 +154,11 @@ def training(row: str, steps: int) -> tuple[str, str, tuple[str, ...]]:
     """(policy type, run folder name, lerobot-train arguments) of the training a row uses; rows
     that run another graph or configuration of a checkpoint share its training."""
     if row in PRECISION_ROWS or row in NOISE_ROWS or row == "drift-bok":
-        return "drift", "drift", (*TRAIN_ARGS, *DRIFT_ARGS)
+        return "drift", "drift", (*TRAIN_ARGS, *GAIN_1X, *DRIFT_ARGS)
     if row in HOLD_ROWS:
         return training(HOLD_ROWS[row], steps)
     if row in DRIFT_ROWS:
-        return "drift", row, (*TRAIN_ARGS, *DRIFT_ROWS[row])
+        return "drift", row, (*TRAIN_ARGS, *GAIN_1X, *DRIFT_ROWS[row])
     if row in ("act", "act-te"):
         return "act", "act", ACT_ARGS
     if row == "vqbet":
@@ -260,6 +262,7 @@ ROWS = (
     "drift-streaming",
     "drift-lean",
     "drift-lean-prefix",
+    "drift-gain10",
     "drift-lean-prefix-gain10",
     *HOLD_ROWS,
     *PRECISION_ROWS,

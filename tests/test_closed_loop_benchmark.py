@@ -75,9 +75,17 @@ LEVERS = {  # row → the DriftConfig fields it changes from the recipe
     "drift-streaming": {},  # its lever is the data path, below
     "drift-lean": {"vision_backbone_stages": 1, "n_obs_steps": 1},  # on the streaming data path
     "drift-lean-prefix": {"vision_backbone_stages": 1, "n_obs_steps": 1, "prefix_conditioning": True},
+    "drift-gain10": {"noise_gain_lr_scale": 10.0},
+    "drift-lean-prefix-gain10": {
+        "vision_backbone_stages": 1,
+        "n_obs_steps": 1,
+        "prefix_conditioning": True,
+        "noise_gain_lr_scale": 10.0,
+    },
 }
 # row → its lerobot-train arguments outside the policy
-DATA_LEVERS = {row: STREAMING_ARGS for row in ("drift-streaming", "drift-lean", "drift-lean-prefix")}
+STREAMED = ("drift-streaming", "drift-lean", "drift-lean-prefix", "drift-lean-prefix-gain10")
+DATA_LEVERS = {row: STREAMING_ARGS for row in STREAMED}
 
 
 @pytest.mark.parametrize("row", sorted(DRIFT_ROWS))

@@ -67,10 +67,9 @@ def test_the_noise_gain_trains_at_its_own_multiple_of_the_learning_rate():
     loss.backward()
     optimizer.step()
     assert abs(gain.item() - 1.0) == pytest.approx(1e-2, rel=1e-3)  # Adam's first step: lr · sign(g)
-    default = small_config(cameras=1)
-    assert (
-        len(default.get_optimizer_preset().build(DriftPolicy(default).get_optim_params()).param_groups) == 1
-    )
+    same = small_config(cameras=1, noise_gain_lr_scale=1)  # the checkpoints trained before the option
+    assert len(same.get_optimizer_preset().build(DriftPolicy(same).get_optim_params()).param_groups) == 1
+    assert small_config().noise_gain_lr_scale == 10  # the default (BENCHMARKS §7.7)
 
 
 def test_a_non_positive_noise_gain_rate_is_refused_by_name():
