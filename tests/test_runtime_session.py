@@ -73,6 +73,10 @@ class Background:
             self.error = err
 
     def ticks(self) -> int:
+        """Ticks so far; a session that ended in an error raises it here, so a wait on it names the
+        cause at once instead of timing out."""
+        if self.error is not None:
+            raise self.error
         return len(self.runner.monitor.tick_times)
 
     def join(self, timeout=LIVE_S):
