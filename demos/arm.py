@@ -71,7 +71,7 @@ LEAN_ARGS = ("--policy.vision_backbone_stages=1", "--policy.n_obs_steps=1")
 PREFIX_ARGS = ("--policy.prefix_conditioning=true",)
 # The noise skip's gain trains at 10× the learning rate (DriftConfig's default since §7.7; named
 # here so a checkpoint trained before it is not reused as this one): at 1× AdamW could not shrink
-# it fast enough, and the U-Net was left cancelling noise, which cost precision (50 → 93 %).
+# it fast enough, and the U-Net was left cancelling noise, which cost precision (50 → 90 %, §7.7).
 GAIN_ARGS = ("--policy.noise_gain_lr_scale=10",)
 # What make demo trains: the lean policy with the prefix and the fast gain, through the streaming
 # data path (every frame read once per pass; map-style decodes each again per action step, §7.3).
