@@ -40,6 +40,9 @@ engaged per episode as in the demo). Rows:
   DriftConfig's default since BENCHMARKS §7.7; the other drift rows keep the 1× they were
   measured at): at 1× AdamW lets the gain fall by only ~0.3 in 2000 steps, and it falls that fast
   all run, so the U-Net is left cancelling noise; ``make demo`` trains the second;
+- ``drift-demo-lr1e-3``: ``make demo``'s policy (``drift-lean-prefix-gain10``) at learning rate
+  1e-3: with the gain no longer rate-limited, does a larger step bring the demo's 2000 steps
+  nearer the plateau (at 1× it did not, BENCHMARKS §7.2)?
 - ``drift-lean-hold``: the ``drift-lean`` checkpoint run with one noise draw held per engagement
   (``drift-run --noise per-engagement``) instead of a fresh draw per chunk: the draw that chose a
   target keeps choosing it, so fewer reaches should stop between the targets; needs no retraining;
@@ -147,6 +150,13 @@ DRIFT_ROWS = {
     "drift-lean-prefix": (*LEAN_ARGS, *PREFIX_ARGS, *STREAMING_ARGS),
     "drift-gain10": (*DRIFT_ARGS, *GAIN_ARGS),
     "drift-lean-prefix-gain10": (*LEAN_ARGS, *PREFIX_ARGS, *STREAMING_ARGS, *GAIN_ARGS),  # make demo's
+    "drift-demo-lr1e-3": (
+        *LEAN_ARGS,
+        *PREFIX_ARGS,
+        *STREAMING_ARGS,
+        *GAIN_ARGS,
+        "--policy.optimizer_lr=1e-3",
+    ),
 }
 
 
@@ -264,6 +274,7 @@ ROWS = (
     "drift-lean-prefix",
     "drift-gain10",
     "drift-lean-prefix-gain10",
+    "drift-demo-lr1e-3",
     *HOLD_ROWS,
     *PRECISION_ROWS,
 )

@@ -82,9 +82,22 @@ LEVERS = {  # row → the DriftConfig fields it changes from the recipe
         "prefix_conditioning": True,
         "noise_gain_lr_scale": 10.0,
     },
+    "drift-demo-lr1e-3": {
+        "vision_backbone_stages": 1,
+        "n_obs_steps": 1,
+        "prefix_conditioning": True,
+        "noise_gain_lr_scale": 10.0,
+        "optimizer_lr": 1e-3,
+    },
 }
 # row → its lerobot-train arguments outside the policy
-STREAMED = ("drift-streaming", "drift-lean", "drift-lean-prefix", "drift-lean-prefix-gain10")
+STREAMED = (
+    "drift-streaming",
+    "drift-lean",
+    "drift-lean-prefix",
+    "drift-lean-prefix-gain10",
+    "drift-demo-lr1e-3",
+)
 DATA_LEVERS = {row: STREAMING_ARGS for row in STREAMED}
 
 
