@@ -136,6 +136,7 @@ VQBET_ARGS = (
 # The rows measured before the noise skip's gain had its own rate (BENCHMARKS §7–§9) keep the rate
 # they were measured at; a ``-gain10`` row trains at DriftConfig's default since §7.7.
 GAIN_1X = ("--policy.noise_gain_lr_scale=1",)
+DEMO_POLICY = (*LEAN_ARGS, *PREFIX_ARGS, *STREAMING_ARGS, *GAIN_ARGS)  # what make demo trains
 # Drift-network rows: the recipe's extra lerobot-train arguments (after GAIN_1X: the last wins).
 DRIFT_ROWS = {
     "drift": DRIFT_ARGS,
@@ -149,14 +150,8 @@ DRIFT_ROWS = {
     "drift-lean": (*LEAN_ARGS, *STREAMING_ARGS),  # one ResNet stage, one observation frame
     "drift-lean-prefix": (*LEAN_ARGS, *PREFIX_ARGS, *STREAMING_ARGS),
     "drift-gain10": (*DRIFT_ARGS, *GAIN_ARGS),
-    "drift-lean-prefix-gain10": (*LEAN_ARGS, *PREFIX_ARGS, *STREAMING_ARGS, *GAIN_ARGS),  # make demo's
-    "drift-demo-lr1e-3": (
-        *LEAN_ARGS,
-        *PREFIX_ARGS,
-        *STREAMING_ARGS,
-        *GAIN_ARGS,
-        "--policy.optimizer_lr=1e-3",
-    ),
+    "drift-lean-prefix-gain10": DEMO_POLICY,
+    "drift-demo-lr1e-3": (*DEMO_POLICY, "--policy.optimizer_lr=1e-3"),  # the last lr wins
 }
 
 
