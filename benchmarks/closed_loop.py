@@ -43,6 +43,9 @@ engaged per episode as in the demo). Rows:
 - ``drift-demo-lr1e-3``: ``make demo``'s policy (``drift-lean-prefix-gain10``) at learning rate
   1e-3: with the gain no longer rate-limited, does a larger step bring the demo's 2000 steps
   nearer the plateau (at 1× it did not, BENCHMARKS §7.2)?
+- ``drift-demo-2frames``: ``make demo``'s policy with two observation frames (one ResNet stage
+  still): the second frame shows which way the arm is moving; does it cut the stops between the
+  targets by more than its cost in steps (a step 1.3× the lean one's, BENCHMARKS §7.6)?
 - ``drift-lean-hold``: the ``drift-lean`` checkpoint run with one noise draw held per engagement
   (``drift-run --noise per-engagement``) instead of a fresh draw per chunk: the draw that chose a
   target keeps choosing it, so fewer reaches should stop between the targets; needs no retraining;
@@ -152,6 +155,7 @@ DRIFT_ROWS = {
     "drift-gain10": (*DRIFT_ARGS, *GAIN_ARGS),
     "drift-lean-prefix-gain10": DEMO_POLICY,
     "drift-demo-lr1e-3": (*DEMO_POLICY, "--policy.optimizer_lr=1e-3"),  # the last lr wins
+    "drift-demo-2frames": (*DEMO_POLICY, "--policy.n_obs_steps=2"),  # the last n_obs_steps wins
 }
 
 
@@ -270,6 +274,7 @@ ROWS = (
     "drift-gain10",
     "drift-lean-prefix-gain10",
     "drift-demo-lr1e-3",
+    "drift-demo-2frames",
     *HOLD_ROWS,
     *PRECISION_ROWS,
 )

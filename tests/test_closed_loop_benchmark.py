@@ -89,6 +89,11 @@ LEVERS = {  # row → the DriftConfig fields it changes from the recipe
         "noise_gain_lr_scale": 10.0,
         "optimizer_lr": 1e-3,
     },
+    "drift-demo-2frames": {
+        "vision_backbone_stages": 1,
+        "prefix_conditioning": True,
+        "noise_gain_lr_scale": 10.0,
+    },
 }
 # row → its lerobot-train arguments outside the policy
 STREAMED = (
@@ -97,6 +102,7 @@ STREAMED = (
     "drift-lean-prefix",
     "drift-lean-prefix-gain10",
     "drift-demo-lr1e-3",
+    "drift-demo-2frames",
 )
 DATA_LEVERS = {row: STREAMING_ARGS for row in STREAMED}
 
