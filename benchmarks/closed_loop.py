@@ -46,6 +46,8 @@ engaged per episode as in the demo). Rows:
 - ``drift-demo-2frames``: ``make demo``'s policy with two observation frames (one ResNet stage
   still): the second frame shows which way the arm is moving; does it cut the stops between the
   targets by more than its cost in steps (a step 1.3× the lean one's, BENCHMARKS §7.6)?
+- ``drift-demo-2stages``: ``make demo``'s policy with two ResNet stages (one frame still): an 8×6
+  keypoint grid, as the recipe's; does it buy the recipe's precision (a step 1.2× the lean one's)?
 - ``drift-lean-hold``: the ``drift-lean`` checkpoint run with one noise draw held per engagement
   (``drift-run --noise per-engagement``) instead of a fresh draw per chunk: the draw that chose a
   target keeps choosing it, so fewer reaches should stop between the targets; needs no retraining;
@@ -156,6 +158,7 @@ DRIFT_ROWS = {
     "drift-lean-prefix-gain10": DEMO_POLICY,
     "drift-demo-lr1e-3": (*DEMO_POLICY, "--policy.optimizer_lr=1e-3"),  # the last lr wins
     "drift-demo-2frames": (*DEMO_POLICY, "--policy.n_obs_steps=2"),  # the last n_obs_steps wins
+    "drift-demo-2stages": (*DEMO_POLICY, *DRIFT_ARGS),  # the last vision_backbone_stages wins
 }
 
 
@@ -275,6 +278,7 @@ ROWS = (
     "drift-lean-prefix-gain10",
     "drift-demo-lr1e-3",
     "drift-demo-2frames",
+    "drift-demo-2stages",
     *HOLD_ROWS,
     *PRECISION_ROWS,
 )

@@ -94,6 +94,7 @@ LEVERS = {  # row → the DriftConfig fields it changes from the recipe
         "prefix_conditioning": True,
         "noise_gain_lr_scale": 10.0,
     },
+    "drift-demo-2stages": {"n_obs_steps": 1, "prefix_conditioning": True, "noise_gain_lr_scale": 10.0},
 }
 # row → its lerobot-train arguments outside the policy
 STREAMED = (
@@ -103,6 +104,7 @@ STREAMED = (
     "drift-lean-prefix-gain10",
     "drift-demo-lr1e-3",
     "drift-demo-2frames",
+    "drift-demo-2stages",
 )
 DATA_LEVERS = {row: STREAMING_ARGS for row in STREAMED}
 
