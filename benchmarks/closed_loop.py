@@ -48,6 +48,9 @@ engaged per episode as in the demo). Rows:
   targets by more than its cost in steps (a step 1.3× the lean one's, BENCHMARKS §7.6)?
 - ``drift-demo-2stages``: ``make demo``'s policy with two ResNet stages (one frame still): an 8×6
   keypoint grid, as the recipe's; does it buy the recipe's precision (a step 1.2× the lean one's)?
+- ``drift-lean-gain10``: ``make demo``'s policy without prefix conditioning (the recipe at 10× has
+  none): at 10× the chunks hardly vary, so does continuing the plan still pay, or does it carry a
+  chunk's error into the next?
 - ``drift-lean-hold``: the ``drift-lean`` checkpoint run with one noise draw held per engagement
   (``drift-run --noise per-engagement``) instead of a fresh draw per chunk: the draw that chose a
   target keeps choosing it, so fewer reaches should stop between the targets; needs no retraining;
@@ -159,6 +162,7 @@ DRIFT_ROWS = {
     "drift-demo-lr1e-3": (*DEMO_POLICY, "--policy.optimizer_lr=1e-3"),  # the last lr wins
     "drift-demo-2frames": (*DEMO_POLICY, "--policy.n_obs_steps=2"),  # the last n_obs_steps wins
     "drift-demo-2stages": (*DEMO_POLICY, *DRIFT_ARGS),  # the last vision_backbone_stages wins
+    "drift-lean-gain10": (*LEAN_ARGS, *STREAMING_ARGS, *GAIN_ARGS),  # make demo's, no prefix
 }
 
 
@@ -279,6 +283,7 @@ ROWS = (
     "drift-demo-lr1e-3",
     "drift-demo-2frames",
     "drift-demo-2stages",
+    "drift-lean-gain10",
     *HOLD_ROWS,
     *PRECISION_ROWS,
 )

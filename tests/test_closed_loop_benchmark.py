@@ -95,6 +95,7 @@ LEVERS = {  # row → the DriftConfig fields it changes from the recipe
         "noise_gain_lr_scale": 10.0,
     },
     "drift-demo-2stages": {"n_obs_steps": 1, "prefix_conditioning": True, "noise_gain_lr_scale": 10.0},
+    "drift-lean-gain10": {"vision_backbone_stages": 1, "n_obs_steps": 1, "noise_gain_lr_scale": 10.0},
 }
 # row → its lerobot-train arguments outside the policy
 STREAMED = (
@@ -105,6 +106,7 @@ STREAMED = (
     "drift-demo-lr1e-3",
     "drift-demo-2frames",
     "drift-demo-2stages",
+    "drift-lean-gain10",
 )
 DATA_LEVERS = {row: STREAMING_ARGS for row in STREAMED}
 
