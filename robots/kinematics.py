@@ -11,8 +11,6 @@ what counts as reaching a target are the same geometry.
 
 import math
 
-import numpy as np
-
 LINKS = (0.30, 0.26, 0.12)  # upper arm, forearm, wrist-to-gripper tip (image heights)
 PITCH_JOINTS = ("shoulder_lift", "elbow_flex", "wrist_flex")
 REACH_LIMIT = math.pi / 2  # ±90°: the emulator's default calibrated range of the pitch joints
@@ -42,46 +40,37 @@ def tip_heading(angles: dict[str, float]) -> float:
     return math.pi / 2 + sum(angles.get(j, 0.0) for j in PITCH_JOINTS)
 
 
-# The gripper headings that define where the arm can reach (the tasks' reachable set): pointing
-# down, tilted by multiples of 22.5°, level.
+# Gripper headings tried in turn: pointing down first, then tilted, then level.
 HEADINGS = tuple(
     -math.pi / 2 + k * math.pi / 8 * sign for k in range(5) for sign in ((1,) if k == 0 else (-1, 1))
 )
-# The headings a reach is chosen from: every 0.5°, and HEADINGS themselves (so whatever they reach
-# is found here too, to the last bit).
-SEARCH_HEADINGS = np.concatenate([np.linspace(-math.pi, math.pi, 720, endpoint=False), HEADINGS])
 
 
-def reach(x: float, y: float) -> dict[str, float] | None:
-    """Pitch-joint angles putting the tip at (x, y) (pan 0), or None if no heading of ``HEADINGS``
-    reaches it within ±90° per joint.
-
-    Of every posture that reaches it (any heading in ``SEARCH_HEADINGS``, either elbow bend), the
-    one that moves the joints least from the upright rest pose, where each reach starts: nearby
-    targets get nearby postures, as a person's reaches would. (Taking the first heading of
-    ``HEADINGS`` that works made the posture jump by up to 0.58 rad between targets 0.01 apart.)"""
-    if not postures(x, y, np.asarray(HEADINGS)).size:
-        return None
-    found = postures(x, y, SEARCH_HEADINGS)
-    best = found[np.argmin(np.square(found).sum(axis=1))]
-    return dict(zip(PITCH_JOINTS, map(float, best), strict=True))
+def reach(x: float, y: float, headings: tuple[float, ...] = HEADINGS) -> dict[str, float] | None:
+    """Pitch-joint angles putting the tip at (x, y) (pan 0) with the gripper at the first of
+    ``headings`` that works; None if out of reach or outside ±90° per joint."""
+    for heading in headings:
+        if (angles := _reach(x, y, heading)) is not None:
+            return angles
+    return None
 
 
-def postures(x: float, y: float, headings: np.ndarray) -> np.ndarray:
-    """(n, 3) pitch-joint angles reaching (x, y) at ``headings``, both elbow bends, inside the limits."""
+def _reach(x: float, y: float, heading: float) -> dict[str, float] | None:
     l1, l2, l3 = LINKS
-    wx, wy = x - l3 * np.cos(headings), y - l3 * np.sin(headings)
-    cos_elbow = (wx * wx + wy * wy - l1 * l1 - l2 * l2) / (2 * l1 * l2)
-    ok = np.abs(cos_elbow) <= 1.0
-    heading, wx, wy = headings[ok], wx[ok], wy[ok]
-    bend = np.arccos(cos_elbow[ok])
-    out = []
-    for elbow in (bend, -bend):
-        h1 = np.arctan2(wy, wx) - np.arctan2(l2 * np.sin(elbow), l1 + l2 * np.cos(elbow))
-        angles = np.stack([_wrap(h1 - math.pi / 2), elbow, _wrap(heading - h1 - elbow)], axis=1)
-        out.append(angles[np.all(np.abs(angles) <= REACH_LIMIT, axis=1)])
-    return np.concatenate(out)
+    wx, wy = x - l3 * math.cos(heading), y - l3 * math.sin(heading)
+    d2 = wx * wx + wy * wy
+    cos_elbow = (d2 - l1 * l1 - l2 * l2) / (2 * l1 * l2)
+    if not -1.0 <= cos_elbow <= 1.0:
+        return None
+    for elbow in (math.acos(cos_elbow), -math.acos(cos_elbow)):
+        h1 = math.atan2(wy, wx) - math.atan2(l2 * math.sin(elbow), l1 + l2 * math.cos(elbow))
+        a1 = _wrap(h1 - math.pi / 2)
+        a2 = elbow
+        a3 = _wrap(heading - h1 - elbow)
+        if all(abs(a) <= REACH_LIMIT for a in (a1, a2, a3)):
+            return {"shoulder_lift": a1, "elbow_flex": a2, "wrist_flex": a3}
+    return None
 
 
-def _wrap(angle):
+def _wrap(angle: float) -> float:
     return (angle + math.pi) % (2 * math.pi) - math.pi
