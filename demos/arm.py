@@ -19,6 +19,7 @@ Artifacts land in ``--out``; re-running reuses the dataset, checkpoint and bundl
 
 import argparse
 import json
+import math
 import os
 import shutil
 import threading
@@ -32,12 +33,14 @@ from rich.table import Table
 from lerobot_policy_drift.demos.folders import claim_folder, empty_folder
 from lerobot_policy_drift.demos.train import STREAMING_ARGS, train_policy
 from lerobot_policy_drift.robots.emulator import EmulatedRig
+from lerobot_policy_drift.robots.kinematics import PITCH_JOINTS
 from lerobot_policy_drift.robots.leader_scripts import Hold
 from lerobot_policy_drift.robots.rig import CameraPlan
 from lerobot_policy_drift.robots.scene import joint_angles
 from lerobot_policy_drift.robots.tasks import (
     TASKS,
     ReachTask,
+    correction_weight,
     operator_motion,
     scene_objects,
     ticks_for,
@@ -49,6 +52,9 @@ LOOP_FPS = 30  # drift-run plays the chunks interpolated at 3x
 CAMERA = CameraPlan(name="front", width=64, height=48, fps=30)
 REPO_ID = "local/drift_reach"
 MOVE_S, HOLD_S, RESET_S = 1.5, 1.0, 1.0
+# The demo's demonstrations are DART ones (``record``): a perfect operator never shows the arm off its
+# goal, so the policy learned to hold an arm where it stands (BENCHMARKS §7.9).
+COMMAND_NOISE = 0.0
 # The training recipe (shared with benchmarks/closed_loop.py, which compares policies on it).
 BATCH_SIZE = 16
 TRAIN_ARGS = (
@@ -78,17 +84,53 @@ GAIN_ARGS = ("--policy.noise_gain_lr_scale=10",)
 DEMO_ARGS = (*TRAIN_ARGS, *LEAN_ARGS, *PREFIX_ARGS, *GAIN_ARGS, *STREAMING_ARGS)
 
 
+def perturbed(action: dict[str, float], offsets: dict[str, float] | None, t: float) -> dict[str, float]:
+    """``action`` (LeRobot's SO-100 degrees) with ``offsets`` (radians per joint) added at their
+    ``correction_weight`` for ``t`` seconds into the reach; ``action`` itself without offsets."""
+    if not offsets:
+        return action
+    weight = correction_weight(t, MOVE_S, HOLD_S)
+    return {
+        key: value + math.degrees(offsets.get(key.removesuffix(".pos"), 0.0)) * weight
+        for key, value in action.items()
+    }
+
+
 def follower_angles(rig: EmulatedRig) -> dict[str, float]:
     names = {servo_id: name for name, servo_id in rig.plan.follower.motors.items()}
     present = {names[i]: s["Present_Position"] for i, s in rig.state().items()}
     return joint_angles(present, rig.plan.follower.calibration)
 
 
+def demonstrations(seed: int, task: ReachTask):
+    """The targets and the one the operator reaches, per demonstration ``record`` makes with
+    ``seed``, in order (endless): an offline measurement redraws a recorded scene from them."""
+    rng = np.random.default_rng(seed)
+    while True:
+        targets = task.sample(rng)
+        yield targets, targets[int(rng.integers(len(targets)))]
+
+
 def record(
-    root: Path, episodes: int, run_dir: Path, seed: int, task: ReachTask = TASKS["two-targets"]
+    root: Path,
+    episodes: int,
+    run_dir: Path,
+    seed: int,
+    task: ReachTask = TASKS["two-targets"],
+    command_noise: float = 0.0,
 ) -> None:
     """Record ``episodes`` demonstrations of ``task`` into ``root``, or reuse the dataset there if
-    it holds that task (another task's dataset is refused: it would train the wrong skill)."""
+    it holds that task (another task's dataset is refused: it would train the wrong skill).
+
+    ``command_noise`` (radians, > 0): DART (Laskey et al., 2017). Each demonstration draws an offset
+    per pitch joint (normal, this standard deviation; its own random stream, so the layouts stay
+    those of ``seed``) that the follower is sent on top of the operator's command, growing over
+    the reach and removed in the first half of the hold (``robots.tasks.correction_weight``),
+    while the dataset records the operator's command: the policy sees the arm off its goal
+    together with the action that brings it back, which a perfect operator never shows. It is
+    kept beside LeRobot's metadata (``meta/drift_recording.json``; a dataset without it was
+    recorded with none), and a dataset recorded with another is refused, as another task's is."""
+    how = root / "meta" / "drift_recording.json"
     if (root / "meta" / "info.json").exists():
         from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
 
@@ -98,6 +140,12 @@ def record(
                 f"record: {root} holds demonstrations of {recorded}, not of the {task.name} task "
                 f"({task.instruction!r}); nothing was changed. Give another dataset folder (or --fresh)."
             )
+        noise = json.loads(how.read_text())["command_noise"] if how.exists() else 0.0
+        if noise != command_noise:
+            raise SystemExit(
+                f"record: {root} holds demonstrations recorded with command noise {noise}, not "
+                f"{command_noise}; nothing was changed. Give another dataset folder (or --fresh)."
+            )
         print(f"record: reusing {root}")
         return
     from lerobot.robots.utils import make_robot_from_config
@@ -106,7 +154,7 @@ def record(
     from lerobot_policy_drift.runtime.clock import TickClock
     from lerobot_policy_drift.runtime.recording import EpisodeRecorder
 
-    rng = np.random.default_rng(seed)
+    plan = demonstrations(seed, task)
     with EmulatedRig.start("so100", run_dir, leader=True, cameras=[CAMERA]) as rig:
         calibration = rig.plan.leader.calibration
         rest = Hold(tuple(ticks_for({}, calibration)))
@@ -117,24 +165,30 @@ def record(
         recorder = EpisodeRecorder(root, REPO_ID, FPS, robot, task=task.instruction)
         counts = {"left": 0, "right": 0}
 
-        def teleop(seconds: float, keep: bool) -> None:
+        noise_rng = np.random.default_rng([seed, 1])
+
+        def teleop(seconds: float, keep: bool, offsets: dict[str, float] | None = None) -> None:
             clock = TickClock(FPS)  # drift-run's own fixed-rate clock
-            for _ in range(int(round(seconds * FPS))):
+            for tick in range(int(round(seconds * FPS))):
                 clock.wait()
                 obs = robot.get_observation()
-                sent = robot.send_action(leader.get_action())
+                action = leader.get_action()
+                sent = robot.send_action(perturbed(action, offsets, tick / FPS))
                 if keep:
-                    recorder.add(obs, sent)
+                    recorder.add(obs, action if offsets else sent)
 
         try:
             for episode in range(episodes):
-                targets = task.sample(rng)
+                targets, goal = next(plan)
                 rig.set_objects(scene_objects(targets))  # before the reset: no stale frame recorded
                 rig.set_leader_script(rest)
                 teleop(RESET_S, keep=False)
-                goal = targets[int(rng.integers(len(targets)))]
                 rig.set_leader_script(operator_motion({}, goal.angles, calibration, MOVE_S, HOLD_S))
-                teleop(MOVE_S + HOLD_S, keep=True)
+                offsets = None
+                if command_noise > 0:
+                    draw = noise_rng.normal(0.0, command_noise, len(PITCH_JOINTS))
+                    offsets = dict(zip(PITCH_JOINTS, draw, strict=True))
+                teleop(MOVE_S + HOLD_S, keep=True, offsets=offsets)
                 recorder.end_episode()
                 reached = task.outcome(follower_angles(rig), targets)
                 counts[goal.side] += 1
@@ -142,6 +196,7 @@ def record(
                     f"record: episode {episode + 1}/{episodes}: operator went {goal.side}, follower {reached}"
                 )
             recorder.finalize()
+            how.write_text(json.dumps({"command_noise": command_noise}))
         finally:
             leader.disconnect()
             robot.disconnect()
@@ -251,6 +306,12 @@ def main(argv=None) -> None:
         default="two-targets",
         help="two-targets (bimodal: the mode choice and the reach) or one-target (half the tolerance: precision)",
     )
+    parser.add_argument(
+        "--command-noise",
+        type=float,
+        default=COMMAND_NOISE,
+        help="radians: DART demonstrations (see record); 0 records a perfect operator",
+    )
     parser.add_argument("--fresh", action="store_true", help="delete earlier artifacts and start over")
     args = parser.parse_args(argv)
     lock = claim_folder(
@@ -261,7 +322,7 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     task = TASKS[args.task]
     dataset = args.out / "dataset"
-    record(dataset, args.episodes, args.out / "record_rig", args.seed, task)
+    record(dataset, args.episodes, args.out / "record_rig", args.seed, task, args.command_noise)
     ckpt = train_policy(
         "drift",
         dataset,

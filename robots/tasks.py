@@ -128,3 +128,13 @@ def operator_motion(
     times.append(move_s + hold_s)
     ticks.append(ticks[-1])
     return Recorded(tuple(times), tuple(ticks))
+
+
+def correction_weight(t: float, move_s: float, hold_s: float) -> float:
+    """How much of a demonstration's command offset (``demos.arm.record``'s ``command_noise``) the
+    follower is sent ``t`` seconds into the reach: none at the start, all of it on arrival (eased
+    in as the reach is), none again halfway through the hold — the arm arrives off its goal and is
+    brought back onto it while the recorded action stays the operator's."""
+    if t <= move_s:
+        return 0.5 - 0.5 * math.cos(math.pi * t / move_s)
+    return max(0.0, 1.0 - (t - move_s) / (hold_s / 2))

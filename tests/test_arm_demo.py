@@ -95,3 +95,32 @@ def test_a_second_demo_on_the_same_folder_is_refused_and_fresh_keeps_the_claim(t
     lock = claim_folder(out, "arm_demo", "")  # that demo ended: this process holds OUT now
     empty_folder(out, keep=lock)
     assert [p.name for p in out.iterdir()] == [".arm_demo.lock"]
+
+
+@pytest.mark.slow
+def test_dart_demonstrations_record_the_operator_while_the_follower_is_sent_off_and_back(tmp_path):
+    """``command_noise``: the same layouts and operator as without it (the recorded actions agree),
+    the follower displaced on arrival (the recorded states do not) and back on the goal by the
+    end of the hold; a dataset is reused only with the noise it was recorded with."""
+    import numpy as np
+
+    from lerobot_policy_drift.demos.arm import FPS, MOVE_S, perturbed, record
+
+    def frames(noise: float) -> tuple[np.ndarray, np.ndarray]:
+        root = tmp_path / f"noise{noise}"
+        record(root, 2, tmp_path / f"rig{noise}", seed=0, command_noise=noise)
+        data = LeRobotDataset(REPO_ID, root=root).hf_dataset
+        return np.stack(data["action"]), np.stack(data["observation.state"])
+
+    (clean_action, clean_state), (dart_action, dart_state) = frames(0.0), frames(0.2)
+    pitch = [1, 2, 3]  # shoulder_lift, elbow_flex, wrist_flex (degrees)
+    arrival, end_of_first = int(MOVE_S * FPS), 24  # frames of the first episode (25 each)
+    assert np.abs(dart_action - clean_action)[:, pitch].max() < 2.0  # timing jitter only
+    assert np.abs(dart_state[arrival] - clean_state[arrival])[pitch].max() > 3.0
+    assert np.abs(dart_state[end_of_first] - clean_state[end_of_first])[pitch].max() < 1.5
+    with pytest.raises(SystemExit, match="recorded with command noise 0.2, not 0.0"):
+        record(tmp_path / "noise0.2", 2, tmp_path / "rig", seed=0)  # reused only as it was recorded
+    record(tmp_path / "noise0.0", 2, tmp_path / "rig", seed=0)  # recorded without: reused
+    assert perturbed({"elbow_flex.pos": 10.0}, None, 1.0) == {"elbow_flex.pos": 10.0}
+    sent = perturbed({"elbow_flex.pos": 10.0, "gripper.pos": 5.0}, {"elbow_flex": 0.1}, MOVE_S)
+    assert sent == pytest.approx({"elbow_flex.pos": 10.0 + np.degrees(0.1), "gripper.pos": 5.0})

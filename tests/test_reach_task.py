@@ -11,6 +11,7 @@ from lerobot_policy_drift.robots.tasks import (
     TASKS,
     TOLERANCE,
     between,
+    correction_weight,
     operator_motion,
     outcome,
     sample_targets,
@@ -101,3 +102,14 @@ def test_one_target_task_draws_one_target_on_either_side_and_asks_for_half_the_t
     assert 0.04 < tip_gap(near, (target,)) <= 0.06
     assert one.outcome(near, (target,)) == "miss" and two.outcome(near, (target,)) == target.side
     assert not one.between({}, (target,))  # one target: nothing to be between
+
+
+def test_correction_weight_eases_in_over_the_reach_and_out_in_the_hold():
+    move, hold = 1.5, 1.0
+    assert correction_weight(0.0, move, hold) == pytest.approx(0.0)
+    assert correction_weight(move / 2, move, hold) == pytest.approx(0.5)
+    assert correction_weight(move, move, hold) == pytest.approx(1.0)
+    assert correction_weight(move + hold / 4, move, hold) == pytest.approx(0.5)
+    assert correction_weight(move + hold / 2, move, hold) == 0.0 == correction_weight(move + hold, move, hold)
+    rising = [correction_weight(t, move, hold) for t in np.linspace(0, move, 16)]
+    assert rising == sorted(rising)
