@@ -51,6 +51,16 @@ engaged per episode as in the demo). Rows:
 - ``drift-lean-gain10``: ``make demo``'s policy without prefix conditioning (the recipe at 10× has
   none): at 10× the chunks hardly vary, so does continuing the plan still pay, or does it carry a
   chunk's error into the next?
+- ``drift-demo-crop``: ``make demo``'s policy trained on random 42×56 crops of the 48×64 frames
+  (centre crop when it runs; Diffusion Policy's 84-of-96 ratio): the demo's policy fits its 40
+  layouts to a tip gap of ~0.01 but misses unseen ones by ~0.05 (BENCHMARKS §7.8), so does the
+  shift augmentation that Diffusion Policy trains with make it generalize?
+- ``drift-demo-map``: ``make demo``'s policy read through LeRobot's map-style loader (each batch
+  drawn at random from every frame, as the recipe's) instead of the stream, whose shuffle buffer
+  mixes frames of a few episodes at a time: is the stream's cheaper step paid for in precision?
+- ``drift-streaming-gain10``: the recipe at 10× (``drift-gain10``) through the streaming data
+  path: its map-style step is data-bound on 2 cores; does the recipe keep its precision at the
+  stream's cheaper step (which would bring it nearer the demo's budget)?
 - ``drift-lean-hold``: the ``drift-lean`` checkpoint run with one noise draw held per engagement
   (``drift-run --noise per-engagement``) instead of a fresh draw per chunk: the draw that chose a
   target keeps choosing it, so fewer reaches should stop between the targets; needs no retraining;
@@ -163,6 +173,9 @@ DRIFT_ROWS = {
     "drift-demo-2frames": (*DEMO_POLICY, "--policy.n_obs_steps=2"),  # the last n_obs_steps wins
     "drift-demo-2stages": (*DEMO_POLICY, *DRIFT_ARGS),  # the last vision_backbone_stages wins
     "drift-lean-gain10": (*LEAN_ARGS, *STREAMING_ARGS, *GAIN_ARGS),  # make demo's, no prefix
+    "drift-demo-crop": (*DEMO_POLICY, "--policy.crop_shape=[42,56]"),  # random 42×56 of 48×64
+    "drift-demo-map": (*LEAN_ARGS, *PREFIX_ARGS, *GAIN_ARGS),  # make demo's, map-style loader
+    "drift-streaming-gain10": (*DRIFT_ARGS, *STREAMING_ARGS, *GAIN_ARGS),
 }
 
 
@@ -284,6 +297,9 @@ ROWS = (
     "drift-demo-2frames",
     "drift-demo-2stages",
     "drift-lean-gain10",
+    "drift-demo-crop",
+    "drift-demo-map",
+    "drift-streaming-gain10",
     *HOLD_ROWS,
     *PRECISION_ROWS,
 )
@@ -312,6 +328,13 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--train-seed", type=int, help="lerobot-train --seed (default: its own)")
     parser.add_argument(
+        "--command-noise",
+        type=float,
+        default=0.0,
+        help="radians: record DART demonstrations (demos.arm.record); give a new --dataset, since an "
+        "existing one is reused as it is",
+    )
+    parser.add_argument(
         "--eval-every",
         type=int,
         help="save a checkpoint every N steps and evaluate each (results keyed <row>@<step>): "
@@ -331,7 +354,7 @@ def main(argv=None) -> None:
         "Wait for it to finish (its rows are added to the same closed_loop.json), or give another --out.",
     )
     task = TASKS[args.task]
-    record(args.dataset, args.demos, args.out / "record_rig", args.seed, task)
+    record(args.dataset, args.demos, args.out / "record_rig", args.seed, task, args.command_noise)
 
     results_file = args.out / "closed_loop.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
