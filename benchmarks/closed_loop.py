@@ -53,14 +53,8 @@ engaged per episode as in the demo). Rows:
   chunk's error into the next?
 - ``drift-demo-crop``: ``make demo``'s policy trained on random 42×56 crops of the 48×64 frames
   (centre crop when it runs; Diffusion Policy's 84-of-96 ratio): the demo's policy fits its 40
-  layouts to a tip gap of ~0.01 but misses unseen ones by ~0.05 (BENCHMARKS §7.8), so does the
+  layouts to a tip gap of ~0.01 but misses unseen ones by ~0.05 (BENCHMARKS §7.9), so does the
   shift augmentation that Diffusion Policy trains with make it generalize?
-- ``drift-demo-map``: ``make demo``'s policy read through LeRobot's map-style loader (each batch
-  drawn at random from every frame, as the recipe's) instead of the stream, whose shuffle buffer
-  mixes frames of a few episodes at a time: is the stream's cheaper step paid for in precision?
-- ``drift-streaming-gain10``: the recipe at 10× (``drift-gain10``) through the streaming data
-  path: its map-style step is data-bound on 2 cores; does the recipe keep its precision at the
-  stream's cheaper step (which would bring it nearer the demo's budget)?
 - ``drift-lean-hold``: the ``drift-lean`` checkpoint run with one noise draw held per engagement
   (``drift-run --noise per-engagement``) instead of a fresh draw per chunk: the draw that chose a
   target keeps choosing it, so fewer reaches should stop between the targets; needs no retraining;
@@ -174,8 +168,6 @@ DRIFT_ROWS = {
     "drift-demo-2stages": (*DEMO_POLICY, *DRIFT_ARGS),  # the last vision_backbone_stages wins
     "drift-lean-gain10": (*LEAN_ARGS, *STREAMING_ARGS, *GAIN_ARGS),  # make demo's, no prefix
     "drift-demo-crop": (*DEMO_POLICY, "--policy.crop_shape=[42,56]"),  # random 42×56 of 48×64
-    "drift-demo-map": (*LEAN_ARGS, *PREFIX_ARGS, *GAIN_ARGS),  # make demo's, map-style loader
-    "drift-streaming-gain10": (*DRIFT_ARGS, *STREAMING_ARGS, *GAIN_ARGS),
 }
 
 
@@ -298,8 +290,6 @@ ROWS = (
     "drift-demo-2stages",
     "drift-lean-gain10",
     "drift-demo-crop",
-    "drift-demo-map",
-    "drift-streaming-gain10",
     *HOLD_ROWS,
     *PRECISION_ROWS,
 )

@@ -103,13 +103,6 @@ LEVERS = {  # row → the DriftConfig fields it changes from the recipe
         "noise_gain_lr_scale": 10.0,
         "crop_shape": (42, 56),
     },
-    "drift-demo-map": {
-        "vision_backbone_stages": 1,
-        "n_obs_steps": 1,
-        "prefix_conditioning": True,
-        "noise_gain_lr_scale": 10.0,
-    },
-    "drift-streaming-gain10": {"noise_gain_lr_scale": 10.0},
 }
 # row → its lerobot-train arguments outside the policy
 STREAMED = (
@@ -122,7 +115,6 @@ STREAMED = (
     "drift-demo-2stages",
     "drift-lean-gain10",
     "drift-demo-crop",
-    "drift-streaming-gain10",
 )
 DATA_LEVERS = {row: STREAMING_ARGS for row in STREAMED}
 
