@@ -131,6 +131,8 @@ def record(
     together with the action that brings it back, which a perfect operator never shows. It is
     kept beside LeRobot's metadata (``meta/drift_recording.json``; a dataset without it was
     recorded with none), and a dataset recorded with another is refused, as another task's is."""
+    if not command_noise >= 0:
+        raise SystemExit(f"record: command noise is a standard deviation in radians, not {command_noise}.")
     how = root / "meta" / "drift_recording.json"
     if (root / "meta" / "info.json").exists():
         from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
@@ -236,6 +238,7 @@ def evaluate(
     ``policy``: the RunConfig fields naming it (``bundle=…``, or ``backend="torch", policy=…``).
     Outcomes count ``left`` / ``right`` / ``miss``, and ``between`` (misses stopped between the
     targets, ``robots.tasks.between``)."""
+    from lerobot_policy_drift.runtime.cli import NOTHING_CONNECTED, REFUSALS
     from lerobot_policy_drift.runtime.config import RunConfig
     from lerobot_policy_drift.runtime.runner import Runner
 
@@ -257,7 +260,14 @@ def evaluate(
         )
         runner = Runner(config)
         result: dict = {}
-        thread = threading.Thread(target=lambda: result.update(report=runner.run()), daemon=True)
+
+        def run() -> None:
+            try:
+                result["report"] = runner.run()
+            except REFUSALS as err:  # e.g. the buses too slow for the rate: told after the rig stops
+                result["refused"] = err
+
+        thread = threading.Thread(target=run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 120
         while not (pipe.exists() and runner.monitor.tick_times) and thread.is_alive():
@@ -288,6 +298,11 @@ def evaluate(
         if thread.is_alive():
             _send(pipe, "stop")
         thread.join(timeout=60)
+    if err := result.get("refused"):
+        raise SystemExit(
+            f"run: drift-run refused to start: {err} Arm: {getattr(err, 'arm_state', NOTHING_CONNECTED)}. "
+            f"The dataset, checkpoint and bundle are kept: run the demo again to retry (it reuses them)."
+        )
     return counts, gaps, result.get("report", {})
 
 

@@ -113,6 +113,8 @@ def parse_cameras(specs: list[str] | None) -> dict[str, str] | None:
 
 
 NOTHING_CONNECTED = "nothing connected, nothing moved"
+# What refuses a session before its loop starts, each with the one line a user reads.
+REFUSALS = (ConfigError, BackendError, BundleError)
 WIRING = {
     "emulate",
     "adapter",
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         except StartupCancelled as err:
             print(f"drift-run: {err}; arm: {getattr(err, 'arm_state', NOTHING_CONNECTED)}.", file=sys.stderr)
             return err.exit_code
-    except (ConfigError, BackendError, BundleError) as err:
+    except REFUSALS as err:
         print(f"drift-run: {err} Arm: {getattr(err, 'arm_state', NOTHING_CONNECTED)}.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # before any handler was installed (the imports)

@@ -121,6 +121,21 @@ def test_dart_demonstrations_record_the_operator_while_the_follower_is_sent_off_
     with pytest.raises(SystemExit, match="recorded with command noise 0.2, not 0.0"):
         record(tmp_path / "noise0.2", 2, tmp_path / "rig", seed=0)  # reused only as it was recorded
     record(tmp_path / "noise0.0", 2, tmp_path / "rig", seed=0)  # recorded without: reused
+    with pytest.raises(SystemExit, match="a standard deviation in radians, not -0.1"):
+        record(tmp_path / "never", 2, tmp_path / "rig", seed=0, command_noise=-0.1)
     assert perturbed({"elbow_flex.pos": 10.0}, None, 1.0) == {"elbow_flex.pos": 10.0}
     sent = perturbed({"elbow_flex.pos": 10.0, "gripper.pos": 5.0}, {"elbow_flex": 0.1}, MOVE_S)
     assert sent == pytest.approx({"elbow_flex.pos": 10.0 + np.degrees(0.1), "gripper.pos": 5.0})
+
+
+@pytest.mark.slow
+def test_a_refusal_inside_drift_run_ends_the_demo_in_one_line(tmp_path):
+    """A refusal inside drift-run's thread (here: no bundle; in CI once: buses too slow for 30 Hz)
+    ends the demo with drift-run's own line and the arm's state, not a missing report later."""
+    from lerobot_policy_drift.demos.arm import evaluate
+
+    (tmp_path / "bundle").mkdir()
+    with pytest.raises(
+        SystemExit, match=r"drift-run refused to start: .*not a Drift bundle.* Arm: nothing connected"
+    ):
+        evaluate(tmp_path / "run", 1, 0, 1.0, bundle=tmp_path / "bundle")
