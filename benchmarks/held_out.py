@@ -35,7 +35,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from lerobot_policy_drift.robots.kinematics import PITCH_JOINTS, tip
+from lerobot_policy_drift.robots.kinematics import tip
 from lerobot_policy_drift.robots.tasks import TOLERANCE
 
 OFFSETS = (0, 4, 8, 12, 16, 24)  # frames into the episode (10 fps: the reach takes 15, then holds)
@@ -45,8 +45,7 @@ DISPLACEMENTS = ((0.2, 0.0), (-0.2, 0.0), (0.0, 0.25), (0.0, -0.25))
 
 def tip_of(action: np.ndarray, names: list[str]) -> tuple[float, float]:
     """The tip an action (LeRobot's SO-100 degrees, ``<joint>.pos``) puts the arm's tip at."""
-    angles = {n.removesuffix(".pos"): math.radians(float(v)) for n, v in zip(names, action, strict=True)}
-    return tip({j: angles[j] for j in ("shoulder_pan", *PITCH_JOINTS) if j in angles})
+    return tip(joint_angles_of(action, names))
 
 
 def split_error(tips: np.ndarray, goal: np.ndarray, tolerance: float = TOLERANCE) -> dict[str, float]:
@@ -242,7 +241,12 @@ def main(argv=None) -> None:
     parser.add_argument("--task", choices=("two-targets", "one-target"), default="two-targets")
     parser.add_argument("--out", type=Path, help="write the summary here as JSON")
     args = parser.parse_args(argv)
-    table = summary(measure(args.ckpt, args.dataset, args.train_episodes, args.draws))
+    from lerobot_policy_drift.export.checkpoint import ExportError
+
+    try:
+        table = summary(measure(args.ckpt, args.dataset, args.train_episodes, args.draws))
+    except ExportError as err:
+        raise SystemExit(f"held_out: {err}") from None
     print_summary(table, f"{args.ckpt}: tip error of the chunk's last action (image heights)")
     result = {"ckpt": str(args.ckpt), "dataset": str(args.dataset), **table}
     if args.displace:
