@@ -118,13 +118,14 @@ class Runner:
 
     def _connect(self) -> None:
         claim_ports(self.devices)
-        cycles = {}
+        cycles, buses = {}, {}
         for device, what in self.devices.each():
             self._checkpoint()
-            cycles[what] = connect(device, what, self.cfg.cameras, self.cfg.fps)
+            cycles[what], buses[what] = connect(device, what, self.cfg.cameras, self.cfg.fps), device.bus
             self.bus_cycles[what] = cycles[what].describe()
             self.final_state = "connected; torque on, holding the pose found at connect"
-        check_tick_budget(cycles, self.cfg.fps)
+        cycles = check_tick_budget(cycles, self.cfg.fps, buses)  # measured again if the pair is too slow
+        self.bus_cycles.update({what: cycle.describe() for what, cycle in cycles.items()})
 
     def _start_loop(self) -> None:
         """First observation, safety limits, warm-up, then every part of the running loop."""

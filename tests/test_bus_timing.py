@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lerobot.robots.utils import make_robot_from_config
+from lerobot.teleoperators.utils import make_teleoperator_from_config
 
 from lerobot_policy_drift.robots.arms import follower_config
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 from lerobot_policy_drift.robots.rig import CameraPlan
-from lerobot_policy_drift.runtime.bus_timing import BusCycle, measure_bus_cycle
+from lerobot_policy_drift.runtime.bus_timing import BusCycle, highest_hz, measure_bus_cycle
 from lerobot_policy_drift.runtime.config import ConfigError, RunConfig
 from lerobot_policy_drift.runtime.errors import ConnectError
 from lerobot_policy_drift.runtime.runner import Runner
@@ -23,8 +24,11 @@ from tests.test_drift_sim_cli import start_sim, stop_sim
 
 
 def cycle_on(port: str, robot_id: str, calibration_dir: Path, arm: str = "so100"):
+    """The sync-read cycle through LeRobot's bus. Connected without the handshake: its pings (a 34–50 ms
+    reply timeout each) are not the subject, and on a loaded CI machine the emulator left one of a
+    test's 24 pings unanswered (every other rig test still pings)."""
     bus = make_robot_from_config(follower_config(arm, port, robot_id, calibration_dir)).bus
-    bus.connect(handshake=True)
+    bus.connect(handshake=False)
     try:
         return measure_bus_cycle(bus, reads=20)
     finally:
@@ -109,6 +113,30 @@ def test_a_tick_must_fit_the_follower_and_the_leader_together():
     with pytest.raises(ConnectError, match=r"the arm and its leader together cannot hold 30 Hz") as err:
         check_tick_budget({"arm": ftdi, "leader arm": ftdi}, 30)
     assert "the leader arm: p99 18.0 ms" in str(err.value) and "sustains ≤ 21 Hz" in str(err.value)
+
+
+def test_a_pair_judged_on_a_stalled_measurement_is_measured_again_before_a_refusal(tmp_path):
+    """CI once saw a busy machine make two ideal buses' p99 16.0 and 13.2 ms, so that together they
+    missed 30 Hz: the pair is measured again on the connected buses before a refusal. At 20 Hz
+    (40 ms of bus time a tick) two cycles of p99 25 ms fit alone, not together; the buses
+    themselves, measured again, do (even that busy machine's 29 ms would)."""
+    stalled = BusCycle(motors=6, read_p50_s=0.001, read_p99_s=0.025, write_s=0.0002)
+    with EmulatedRig.start("so100", tmp_path / "rig", leader=True) as rig:
+        robot = make_robot_from_config(rig.follower_config())
+        leader = make_teleoperator_from_config(rig.leader_config())
+        buses = {"arm": robot.bus, "leader arm": leader.bus}
+        for bus in buses.values():
+            bus.connect(handshake=True)
+        try:
+            with pytest.raises(ConnectError, match="together cannot hold 20 Hz"):
+                check_tick_budget({"arm": stalled, "leader arm": stalled}, 20)  # nothing to measure again
+            cycles = check_tick_budget({"arm": stalled, "leader arm": stalled}, 20, buses)
+        finally:
+            for bus in buses.values():
+                bus.disconnect(disable_torque=False)
+    assert set(cycles) == {"arm", "leader arm"}
+    assert all(c.read_p99_s < stalled.read_p99_s for c in cycles.values())
+    assert highest_hz(list(cycles.values())) >= 20
 
 
 def test_a_leader_on_the_same_slow_adapter_is_refused_before_anything_moves(so100_policy, tmp_path):
