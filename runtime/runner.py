@@ -33,7 +33,7 @@ from .clock import TickClock
 from .config import ConfigError, RunConfig
 from .errors import BUS_ERRORS, SessionFault, StartupCancelled
 from .monitor import LatencyMonitor, check_writable
-from .priority import favour_current_thread, keep_gil_through_spin
+from .priority import Favoured, favour_current_thread, keep_gil_through_spin
 from .recording import as_action
 from .session import Loop, Pending, start_loop
 from .triggers import Triggers
@@ -61,7 +61,8 @@ class Runner:
         self.stop_reason = "not started"
         self.final_state = "nothing connected, nothing moved"
         self.multiple = 1  # loop ticks per policy step
-        self.priority: dict | None = None
+        self.priority: str | None = None  # what was reniced, and what was given back
+        self._favoured: Favoured | None = None
         self.bus_cycles: dict[str, str] = {}  # per arm, measured at connect
         self._gil_switch_before: float | None = None  # Python's interval, restored at shutdown
 
@@ -139,7 +140,8 @@ class Runner:
         if cfg.control_pipe is not None:
             self.triggers.watch_pipe(cfg.control_pipe)
         self._gil_switch_before = keep_gil_through_spin(cfg.gil_switch_ms)
-        self.priority = favour_current_thread(cfg.background_nice)
+        self._favoured = favour_current_thread(cfg.background_nice)
+        self.priority = self._favoured.message
         self.monitor.transition(0.0, "start", self.loop.modes.mode, f"mode {cfg.mode}")
 
     def _run_loop(self) -> None:
@@ -284,6 +286,8 @@ class Runner:
             loop.feed.close()
         if self._gil_switch_before is not None:
             sys.setswitchinterval(self._gil_switch_before)
+        if self._favoured is not None and self._favoured.before:
+            self.priority = f"{self._favoured.message}; at the end: {self._favoured.restore()}"
         if self.devices is not None:
             hold = None if loop is None else as_action(self.backend.contract.action_names, loop.safety.last)
             self.final_state, lost = release(self.devices, self.cfg.torque_off_on_exit, hold)
