@@ -24,11 +24,8 @@ from tests.test_drift_sim_cli import start_sim, stop_sim
 
 
 def cycle_on(port: str, robot_id: str, calibration_dir: Path, arm: str = "so100"):
-    """The sync-read cycle through LeRobot's bus. Connected without the handshake: its pings (a 34–50 ms
-    reply timeout each) are not the subject, and on a loaded CI machine the emulator left one of a
-    test's 24 pings unanswered (every other rig test still pings)."""
     bus = make_robot_from_config(follower_config(arm, port, robot_id, calibration_dir)).bus
-    bus.connect(handshake=False)
+    bus.connect(handshake=True)
     try:
         return measure_bus_cycle(bus, reads=20)
     finally:
