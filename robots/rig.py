@@ -31,6 +31,7 @@ CONTROL_AUTHKEY = b"drift-sim"  # the socket lives in a 0700 folder; the key onl
 # No-load slew rate (ticks/s) per model, from the makers' data sheets; the lag constant is shared.
 NO_LOAD_SPEED = {"sts3215": 3000.0, "xl430-w250": 3900.0, "xl330-m288": 7000.0, "xl330-m077": 12000.0}
 LAG_S = 0.03
+GIL_SWITCH_S = 0.0002  # the rig process's GIL switch interval (run_until_signalled)
 
 
 class ChainPlan(BaseModel):
@@ -275,7 +276,13 @@ class Rig:
 
 
 def run_until_signalled(rig: Rig, watch_stdin: bool = False) -> None:
-    """Print the rig's JSON line, then serve until SIGINT/SIGTERM (or stdin closes), and clean up."""
+    """Print the rig's JSON line, then serve until SIGINT/SIGTERM (or stdin closes), and clean up.
+
+    The rig's process hands the GIL over every ``GIL_SWITCH_S``: a servo chain's thread sleeps in
+    ``select`` before each reply and needs the GIL back to write it, and at Python's default 5 ms a
+    camera thread drawing a frame held it for that long, per reply (six a sync read), which is not
+    what a servo does."""
+    sys.setswitchinterval(GIL_SWITCH_S)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
