@@ -7,6 +7,9 @@ Rigs: SO-100 and Koch as LeRobot configures them (Return_Delay_Time 0), SO-100 w
 factory Return_Delay_Time (250 = 500 µs per servo), to show what LeRobot's configure step buys,
 and SO-100 behind each USB adapter model (robots/adapters.py): FTDI at its default 16 ms latency
 timer, FTDI at 1 ms, CH340. The others use the ideal adapter (replies reach the host at once).
+And SO-100 serving a 64×48 camera at 30 fps (the demo's), with the rig process's GIL switch
+interval as the rig sets it (0.2 ms) and at Python's default (5 ms): the camera thread against the
+servo thread's replies.
 
     python -m benchmarks.emulator_roundtrip --rounds 5000
 """
@@ -20,6 +23,7 @@ from lerobot.robots.utils import make_robot_from_config
 from rich.console import Console
 from rich.table import Table
 
+from lerobot_policy_drift.demos.arm import CAMERA
 from lerobot_policy_drift.drift.timing import round_robin
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 
@@ -51,11 +55,18 @@ def main() -> None:
         "so100 ftdi": ("so100", False, "ftdi"),
         "so100 ftdi-low-latency": ("so100", False, "ftdi-low-latency"),
         "so100 ch340": ("so100", False, "ch340"),
+        "so100 + camera": ("so100", False, "ideal"),
+        "so100 + camera, GIL 5 ms": ("so100", False, "ideal"),
     }
     rigs, robots, calls = [], [], {}
     try:
         for label, (arm, factory_delay, adapter) in setups.items():
-            rig = EmulatedRig.start(arm, run_root / label.replace(" ", "_"), adapter=adapter)
+            options = {"cameras": [CAMERA]} if "camera" in label else {}
+            if "GIL 5 ms" in label:
+                options["gil_switch_s"] = 0.005
+            rig = EmulatedRig.start(
+                arm, run_root / label.replace(" ", "_").replace(",", ""), adapter=adapter, **options
+            )
             rigs.append(rig)
             robot = make_robot_from_config(rig.follower_config())
             robot.connect()
@@ -90,6 +101,8 @@ def main() -> None:
     console.print(table)
     ratio = figures["so100 factory delay"]["p50_ms"] / figures["so100"]["p50_ms"]
     console.print(f"factory Return_Delay_Time costs {ratio:.2f}× the configured cycle (p50, side by side)")
+    gil = figures["so100 + camera, GIL 5 ms"]["p99_ms"] / figures["so100 + camera"]["p99_ms"]
+    console.print(f"beside a camera, Python's 5 ms GIL switch interval costs {gil:.2f}× the cycle's p99")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))

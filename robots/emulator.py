@@ -19,7 +19,7 @@ from lerobot_policy_drift.robots.adapters import ADAPTERS
 from lerobot_policy_drift.robots.arms import arm_spec, motor_table, zmq_camera_config
 from lerobot_policy_drift.robots.calibration import calibration_file, default_calibration, load_or_write
 from lerobot_policy_drift.robots.faults import BusFaults
-from lerobot_policy_drift.robots.rig import CONTROL_AUTHKEY, CameraPlan, ChainPlan, RigPlan
+from lerobot_policy_drift.robots.rig import CONTROL_AUTHKEY, GIL_SWITCH_S, CameraPlan, ChainPlan, RigPlan
 from lerobot_policy_drift.robots.scene import SceneObject
 from lerobot_policy_drift.robots.servo_spec import servo_spec
 
@@ -49,13 +49,15 @@ def plan_rig(
     faults: BusFaults | None = None,
     seed: int = 0,
     adapter: str = "ideal",
+    gil_switch_s: float = GIL_SWITCH_S,
 ) -> RigPlan:
     """The plan of an emulated ``arm`` whose ports live in ``run_dir``.
 
     Calibration files go where LeRobot looks for ``robot_id`` (follower) and ``<robot_id>_leader``:
     ``calibration_dir`` if given, else LeRobot's default folders. An existing file is reused, so an
     emulated arm can be created from a calibration a lab recorded. ``adapter``: the USB adapter
-    model of both arms (``robots/adapters.py``).
+    model of both arms (``robots/adapters.py``). ``gil_switch_s``: the rig process's GIL switch
+    interval (``robots.rig.run_until_signalled``; Python's 5 ms only to measure what it costs).
     """
     arm_spec(arm)  # a clear error for an unknown arm before anything is written
     if adapter not in ADAPTERS:
@@ -70,7 +72,7 @@ def plan_rig(
         chain, leader_dir = chain_plan(arm, "leader", run_dir / "leader", leader_id, calibration_dir)
         chain = chain.model_copy(update={"adapter": adapter})
         plan.update(leader=chain, leader_id=leader_id, leader_calibration_dir=str(leader_dir))
-    return RigPlan(**plan, cameras=cameras or [], seed=seed)
+    return RigPlan(**plan, cameras=cameras or [], seed=seed, gil_switch_s=gil_switch_s)
 
 
 # The child runs ``lerobot_policy_drift.robots.rig`` and must not import LeRobot or torch. The

@@ -70,6 +70,9 @@ class RigPlan(BaseModel):
     leader_calibration_dir: str | None = None
     cameras: list[CameraPlan] = Field(default_factory=list)
     seed: int = 0
+    gil_switch_s: float = Field(
+        GIL_SWITCH_S, gt=0, le=0.1, description="the rig process's GIL switch interval"
+    )
 
 
 def build_servos(plan: ChainPlan, now: float) -> list[Servo]:
@@ -235,6 +238,7 @@ class Rig:
             "follower_transactions": self.follower.transactions,
             "leader_transactions": self.leader.transactions if self.leader else None,
             "servo_thread_priority": self.follower.thread_priority,
+            "gil_switch_s": sys.getswitchinterval(),
             "camera_frames": {n: c.frames_published for n, c in self.cameras.items()},
             "camera_last_timestamp": {n: c.last_timestamp for n, c in self.cameras.items()},
         }
@@ -278,11 +282,11 @@ class Rig:
 def run_until_signalled(rig: Rig, watch_stdin: bool = False) -> None:
     """Print the rig's JSON line, then serve until SIGINT/SIGTERM (or stdin closes), and clean up.
 
-    The rig's process hands the GIL over every ``GIL_SWITCH_S``: a servo chain's thread sleeps in
-    ``select`` before each reply and needs the GIL back to write it, and at Python's default 5 ms a
-    camera thread drawing a frame held it for that long, per reply (six a sync read), which is not
-    what a servo does."""
-    sys.setswitchinterval(GIL_SWITCH_S)
+    The rig's process hands the GIL over every ``plan.gil_switch_s`` (0.2 ms): a servo chain's
+    thread sleeps in ``select`` before each reply and needs the GIL back to write it, and at
+    Python's default 5 ms a camera thread drawing a frame held it for that long, per reply (six a
+    sync read), which is not what a servo does (BENCHMARKS "USB adapter models")."""
+    sys.setswitchinterval(rig.plan.gil_switch_s)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
