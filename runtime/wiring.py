@@ -108,10 +108,7 @@ def check_bus_rate(device, what: str, fps: int) -> BusCycle:
     try:
         cycle = cycle_for_rate(device.bus, fps)
     except (*BUS_ERRORS, TimeoutError) as err:
-        raise ConnectError(
-            f"the {what}'s bus failed while its cycle was measured ({' '.join(str(err).split())[:200]}); "
-            "check the cables and the power supply."
-        ) from err
+        raise _failed_while_measured(what, err) from err
     if cycle.highest_hz >= fps:
         return cycle
     adapter = ""
@@ -136,7 +133,13 @@ def check_tick_budget(
     if len(cycles) < 2 or highest_hz(list(cycles.values())) >= fps:
         return cycles
     if buses:
-        cycles = {what: measured_again(buses[what], cycle) for what, cycle in cycles.items()}
+        again = {}
+        for what, cycle in cycles.items():
+            try:
+                again[what] = measured_again(buses[what], cycle)
+            except (*BUS_ERRORS, TimeoutError) as err:
+                raise _failed_while_measured(what, err) from err
+        cycles = again
         if highest_hz(list(cycles.values())) >= fps:
             return cycles
     each = "; ".join(f"the {what}: p99 {c.read_p99_s * 1e3:.1f} ms" for what, c in cycles.items())
@@ -144,6 +147,13 @@ def check_tick_budget(
         f"the arm and its leader together cannot hold {fps} Hz: a teleoperated tick reads both buses ({each}), "
         f"so the loop sustains ≤ {highest_hz(list(cycles.values()))} Hz. Run at a lower --fps, or give the "
         "leader a faster adapter."
+    )
+
+
+def _failed_while_measured(what: str, err: Exception) -> ConnectError:
+    return ConnectError(
+        f"the {what}'s bus failed while its cycle was measured ({' '.join(str(err).split())[:200]}); "
+        "check the cables and the power supply."
     )
 
 

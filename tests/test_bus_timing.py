@@ -128,6 +128,9 @@ def test_a_pair_judged_on_a_stalled_measurement_is_measured_again_before_a_refus
             with pytest.raises(ConnectError, match="together cannot hold 20 Hz"):
                 check_tick_budget({"arm": stalled, "leader arm": stalled}, 20)  # nothing to measure again
             cycles = check_tick_budget({"arm": stalled, "leader arm": stalled}, 20, buses)
+            rig.set_bus_faults(silent_ids=[1, 2, 3, 4, 5, 6])  # the arm stops answering meanwhile
+            with pytest.raises(ConnectError, match="the arm's bus failed while its cycle was measured"):
+                check_tick_budget({"arm": stalled, "leader arm": stalled}, 20, buses)
         finally:
             for bus in buses.values():
                 bus.disconnect(disable_torque=False)
