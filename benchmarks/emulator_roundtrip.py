@@ -7,9 +7,9 @@ Rigs: SO-100 and Koch as LeRobot configures them (Return_Delay_Time 0), SO-100 w
 factory Return_Delay_Time (250 = 500 µs per servo), to show what LeRobot's configure step buys,
 and SO-100 behind each USB adapter model (robots/adapters.py): FTDI at its default 16 ms latency
 timer, FTDI at 1 ms, CH340. The others use the ideal adapter (replies reach the host at once).
-And SO-100 serving a 64×48 camera at 30 fps (the demo's), with the rig process's GIL switch
-interval as the rig sets it (0.2 ms) and at Python's default (5 ms): the camera thread against the
-servo thread's replies.
+And SO-100 serving a 64×48 camera at 30 fps (the demo's), configured and at the factory delay, with
+the rig process's GIL switch interval as the rig sets it (0.2 ms) and at Python's default (5 ms):
+the camera thread against the servo thread's replies (one wait for the GIL per reply sent apart).
 
     python -m benchmarks.emulator_roundtrip --rounds 5000
 """
@@ -57,6 +57,8 @@ def main() -> None:
         "so100 ch340": ("so100", False, "ch340"),
         "so100 + camera": ("so100", False, "ideal"),
         "so100 + camera, GIL 5 ms": ("so100", False, "ideal"),
+        "so100 factory delay + camera": ("so100", True, "ideal"),
+        "so100 factory delay + camera, GIL 5 ms": ("so100", True, "ideal"),
     }
     rigs, robots, calls = [], [], {}
     try:
@@ -101,8 +103,14 @@ def main() -> None:
     console.print(table)
     ratio = figures["so100 factory delay"]["p50_ms"] / figures["so100"]["p50_ms"]
     console.print(f"factory Return_Delay_Time costs {ratio:.2f}× the configured cycle (p50, side by side)")
-    gil = figures["so100 + camera, GIL 5 ms"]["p99_ms"] / figures["so100 + camera"]["p99_ms"]
-    console.print(f"beside a camera, Python's 5 ms GIL switch interval costs {gil:.2f}× the cycle's p99")
+    for delay in ("", "factory delay "):
+        gil = (
+            figures[f"so100 {delay}+ camera, GIL 5 ms"]["p99_ms"]
+            / figures[f"so100 {delay}+ camera"]["p99_ms"]
+        )
+        console.print(
+            f"so100 {delay}beside a camera: Python's 5 ms GIL switch interval costs {gil:.2f}× the p99"
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))

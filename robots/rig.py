@@ -283,9 +283,10 @@ def run_until_signalled(rig: Rig, watch_stdin: bool = False) -> None:
     """Print the rig's JSON line, then serve until SIGINT/SIGTERM (or stdin closes), and clean up.
 
     The rig's process hands the GIL over every ``plan.gil_switch_s`` (0.2 ms): a servo chain's
-    thread sleeps in ``select`` before each reply and needs the GIL back to write it, and at
-    Python's default 5 ms a camera thread drawing a frame held it for that long, per reply (six a
-    sync read), which is not what a servo does (BENCHMARKS "USB adapter models")."""
+    thread sleeps in ``select`` until each reply is due and needs the GIL back to write it, and at
+    Python's default 5 ms a camera thread drawing a frame could hold it that long per reply sent
+    apart (six a sync read at the factory Return_Delay_Time, what drift-doctor reads), which is
+    not what a servo does (BENCHMARKS "USB adapter models")."""
     sys.setswitchinterval(rig.plan.gil_switch_s)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
