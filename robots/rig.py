@@ -286,7 +286,8 @@ def run_until_signalled(rig: Rig, watch_stdin: bool = False) -> None:
     thread sleeps in ``select`` until each reply is due and needs the GIL back to write it, and at
     Python's default 5 ms a camera thread drawing a frame could hold it that long per reply sent
     apart (six a sync read at the factory Return_Delay_Time, what drift-doctor reads), which is
-    not what a servo does (BENCHMARKS "USB adapter models")."""
+    not what a servo does. Measured side by side on single-chain rigs it made no difference
+    (BENCHMARKS "A camera beside the servos"); it costs nothing."""
     sys.setswitchinterval(rig.plan.gil_switch_s)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
