@@ -48,27 +48,24 @@ def main() -> None:
     args = parser.parse_args()
 
     run_root = Path(tempfile.mkdtemp(prefix="drift-roundtrip-"))
-    setups = {
-        "so100": ("so100", False, "ideal"),
-        "koch": ("koch", False, "ideal"),
-        "so100 factory delay": ("so100", True, "ideal"),
-        "so100 ftdi": ("so100", False, "ftdi"),
-        "so100 ftdi-low-latency": ("so100", False, "ftdi-low-latency"),
-        "so100 ch340": ("so100", False, "ch340"),
-        "so100 + camera": ("so100", False, "ideal"),
-        "so100 + camera, GIL 5 ms": ("so100", False, "ideal"),
-        "so100 factory delay + camera": ("so100", True, "ideal"),
-        "so100 factory delay + camera, GIL 5 ms": ("so100", True, "ideal"),
+    camera, gil_5ms = {"cameras": [CAMERA]}, {"cameras": [CAMERA], "gil_switch_s": 0.005}
+    setups = {  # label: (arm, factory Return_Delay_Time, adapter, other EmulatedRig.start options)
+        "so100": ("so100", False, "ideal", {}),
+        "koch": ("koch", False, "ideal", {}),
+        "so100 factory delay": ("so100", True, "ideal", {}),
+        "so100 ftdi": ("so100", False, "ftdi", {}),
+        "so100 ftdi-low-latency": ("so100", False, "ftdi-low-latency", {}),
+        "so100 ch340": ("so100", False, "ch340", {}),
+        "so100 + camera": ("so100", False, "ideal", camera),
+        "so100 + camera, GIL 5 ms": ("so100", False, "ideal", gil_5ms),
+        "so100 factory delay + camera": ("so100", True, "ideal", camera),
+        "so100 factory delay + camera, GIL 5 ms": ("so100", True, "ideal", gil_5ms),
     }
     rigs, robots, calls = [], [], {}
     try:
-        for label, (arm, factory_delay, adapter) in setups.items():
-            options = {"cameras": [CAMERA]} if "camera" in label else {}
-            if "GIL 5 ms" in label:
-                options["gil_switch_s"] = 0.005
-            rig = EmulatedRig.start(
-                arm, run_root / label.replace(" ", "_").replace(",", ""), adapter=adapter, **options
-            )
+        for label, (arm, factory_delay, adapter, options) in setups.items():
+            folder = run_root / label.replace(" ", "_").replace(",", "")
+            rig = EmulatedRig.start(arm, folder, adapter=adapter, **options)
             rigs.append(rig)
             robot = make_robot_from_config(rig.follower_config())
             robot.connect()
