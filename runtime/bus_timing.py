@@ -44,6 +44,19 @@ def highest_hz(cycles: list[BusCycle]) -> int:
     return int(BUS_SHARE / sum(c.read_p99_s + c.write_s for c in cycles))
 
 
+def held_up_advice(cycles: list[BusCycle], fps: int) -> str:
+    """What to tell a user whose ``cycles`` miss ``fps`` only in their tail ("" otherwise): their
+    median reads fit the budget, so the reads were held up now and then while they were timed (a
+    machine busy for a moment, a reply retried), not slow every time (an adapter's latency timer)."""
+    if int(BUS_SHARE / sum(c.read_p50_s + c.write_s for c in cycles)) < fps:
+        return ""
+    return (
+        f" The median read{'s' if len(cycles) > 1 else ''} would hold {fps} Hz: reads were held up now and "
+        "then while they were timed (the machine busy, a reply retried); close what else is running and "
+        "start again."
+    )
+
+
 def measure_bus_cycle(bus, reads: int = BUS_READS) -> BusCycle:
     """Time ``reads`` sync reads of Present_Position on a connected LeRobot ``MotorsBus``."""
     seconds = []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lerobot_policy_drift.robots.arms import ARMS, arm_spec, follower_config, leader_config
 
-from .bus_timing import cycle_for_rate, latency_timer, latency_timer_fix
+from .bus_timing import cycle_for_rate, held_up_advice, latency_timer, latency_timer_fix
 from .checks import Check, fail, ok
 from .config import ConfigError
 from .errors import BUS_ERRORS
@@ -202,9 +202,10 @@ def _bus_cycle(what: str, bus, fps: int) -> Check:
     cycle = cycle_for_rate(bus, fps)
     if cycle.highest_hz >= fps:
         return ok(f"{what}: bus cycle", f"{cycle.describe()} (asked: {fps} Hz)")
+    advice = held_up_advice([cycle], fps)
     return fail(
         f"{what}: bus cycle",
-        f"{cycle.describe()}, below the {fps} Hz asked",
+        f"{cycle.describe()}, below the {fps} Hz asked" + (f".{advice}" if advice else ""),
         f"run at --fps {cycle.highest_hz} or lower, or make the bus faster: a USB adapter's latency timer "
         "at 1 ms (see the adapter line), a shorter cable chain",
     )

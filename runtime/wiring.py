@@ -16,6 +16,7 @@ from lerobot_policy_drift.runtime.backends import PolicyContract
 from lerobot_policy_drift.runtime.bus_timing import (
     BusCycle,
     cycle_for_rate,
+    held_up_advice,
     highest_hz,
     latency_timer,
     latency_timer_fix,
@@ -117,8 +118,9 @@ def check_bus_rate(device, what: str, fps: int) -> BusCycle:
         if ms is not None and ms > 1:
             adapter = f" Its adapter ({driver}) holds every reply up to {ms} ms: {latency_timer_fix(device.config.port)}."
     raise ConnectError(
-        f"the {what}'s bus cannot hold {fps} Hz: {cycle.describe()}.{adapter} Run at a lower --fps (at most "
-        f"{cycle.highest_hz}, a whole multiple of the policy's rate), or make the bus faster."
+        f"the {what}'s bus cannot hold {fps} Hz: {cycle.describe()}.{adapter}{held_up_advice([cycle], fps)} "
+        f"Run at a lower --fps (at most {cycle.highest_hz}, a whole multiple of the policy's rate), or make "
+        "the bus faster."
     )
 
 
@@ -142,11 +144,14 @@ def check_tick_budget(
         cycles = again
         if highest_hz(list(cycles.values())) >= fps:
             return cycles
-    each = "; ".join(f"the {what}: p99 {c.read_p99_s * 1e3:.1f} ms" for what, c in cycles.items())
+    each = "; ".join(
+        f"the {what}: p50 {c.read_p50_s * 1e3:.1f}, p99 {c.read_p99_s * 1e3:.1f} ms"
+        for what, c in cycles.items()
+    )
     raise ConnectError(
         f"the arm and its leader together cannot hold {fps} Hz: a teleoperated tick reads both buses ({each}), "
-        f"so the loop sustains ≤ {highest_hz(list(cycles.values()))} Hz. Run at a lower --fps, or give the "
-        "leader a faster adapter."
+        f"so the loop sustains ≤ {highest_hz(list(cycles.values()))} Hz.{held_up_advice(list(cycles.values()), fps)} "
+        "Run at a lower --fps, or give the leader a faster adapter."
     )
 
 

@@ -15,7 +15,7 @@ from lerobot.teleoperators.utils import make_teleoperator_from_config
 from lerobot_policy_drift.robots.arms import follower_config
 from lerobot_policy_drift.robots.emulator import EmulatedRig
 from lerobot_policy_drift.robots.rig import CameraPlan
-from lerobot_policy_drift.runtime.bus_timing import BusCycle, highest_hz, measure_bus_cycle
+from lerobot_policy_drift.runtime.bus_timing import BusCycle, held_up_advice, highest_hz, measure_bus_cycle
 from lerobot_policy_drift.runtime.config import ConfigError, RunConfig
 from lerobot_policy_drift.runtime.errors import ConnectError
 from lerobot_policy_drift.runtime.runner import Runner
@@ -109,7 +109,11 @@ def test_a_tick_must_fit_the_follower_and_the_leader_together():
     check_tick_budget({"arm": fast, "leader arm": ftdi}, 30)  # together 20.4 ms: fits
     with pytest.raises(ConnectError, match=r"the arm and its leader together cannot hold 30 Hz") as err:
         check_tick_budget({"arm": ftdi, "leader arm": ftdi}, 30)
-    assert "the leader arm: p99 18.0 ms" in str(err.value) and "sustains ≤ 21 Hz" in str(err.value)
+    assert "the leader arm: p50 17.2, p99 18.0 ms" in str(err.value) and "sustains ≤ 21 Hz" in str(err.value)
+    assert "held up" not in str(err.value)  # slow every read: no advice to retry
+    one_stall = BusCycle(motors=6, read_p50_s=0.0011, read_p99_s=0.030, write_s=0.0002)
+    assert "median read would hold 30 Hz" in held_up_advice([one_stall], 30)
+    assert held_up_advice([ftdi], 50) == ""
 
 
 def test_a_pair_judged_on_a_stalled_measurement_is_measured_again_before_a_refusal(tmp_path):
@@ -125,8 +129,9 @@ def test_a_pair_judged_on_a_stalled_measurement_is_measured_again_before_a_refus
         for bus in buses.values():
             bus.connect(handshake=True)
         try:
-            with pytest.raises(ConnectError, match="together cannot hold 20 Hz"):
+            with pytest.raises(ConnectError, match="together cannot hold 20 Hz") as err:
                 check_tick_budget({"arm": stalled, "leader arm": stalled}, 20)  # nothing to measure again
+            assert "median reads would hold 20 Hz: reads were held up now and then" in str(err.value)
             cycles = check_tick_budget({"arm": stalled, "leader arm": stalled}, 20, buses)
             rig.set_bus_faults(silent_ids=[1, 2, 3, 4, 5, 6])  # the arm stops answering meanwhile
             with pytest.raises(ConnectError, match="the arm's bus failed while its cycle was measured"):
@@ -160,7 +165,7 @@ def test_a_leader_on_the_same_slow_adapter_is_refused_before_anything_moves(so10
             Runner(cfg).run()
         message = str(err.value)
         if "together" in message:
-            leader_p99 = float(re.search(r"the leader arm: p99 ([\d.]+) ms", message).group(1))
+            leader_p99 = float(re.search(r"the leader arm: p50 [\d.]+, p99 ([\d.]+) ms", message).group(1))
             assert leader_p99 >= 15.0  # its read waits out the 16 ms latency timer too
         else:
             p99 = float(re.search(r"'s bus cannot hold 30 Hz: .* p99 ([\d.]+) ms", message).group(1))
