@@ -54,8 +54,8 @@ REPO_ID = "local/drift_reach"
 MOVE_S, HOLD_S, RESET_S = 1.5, 1.0, 1.0
 # DART demonstrations (``record``'s ``command_noise``): the follower is sent off its goal and back, so
 # the recording shows the corrections a perfect operator never makes: 91.2 ± 6.7 % over five training
-# seeds against 84.0 ± 2.3 % over four for a perfect operator, better on three of those four
-# (BENCHMARKS §7.10).
+# seeds against 86.0 ± 4.9 % for a perfect operator, better on three of the five; σ = 0.2 did no
+# better (BENCHMARKS §7.10, §7.11).
 COMMAND_NOISE = 0.1
 # The training recipe (shared with benchmarks/closed_loop.py, which compares policies on it).
 BATCH_SIZE = 16

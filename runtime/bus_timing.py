@@ -10,7 +10,7 @@ policy drives the arm. Reads only: nothing moves.
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ def held_up_advice(cycles: list[BusCycle], fps: int) -> str:
     """What to tell a user whose ``cycles`` miss ``fps`` only in their tail ("" otherwise): their
     median reads fit the budget, so the reads were held up now and then while they were timed (a
     machine busy for a moment, a reply retried), not slow every time (an adapter's latency timer)."""
-    if int(BUS_SHARE / sum(c.read_p50_s + c.write_s for c in cycles)) < fps:
+    if highest_hz([replace(c, read_p99_s=c.read_p50_s) for c in cycles]) < fps:
         return ""
     return (
         f" The median read{'s' if len(cycles) > 1 else ''} would hold {fps} Hz: reads were held up now and "
