@@ -49,6 +49,7 @@ class PolicyFeed:
         self.worker = InferenceWorker(backend)
         self.source_time: dict[int, float] = {}  # tick -> perf_counter of the frame its action saw
         self._last_request: int | None = None  # tick of the last request (ensembling: one per step)
+        self.served: int | None = None  # the autonomy engagement whose chunk the plan last took
 
     def merge(self, k: int, epoch: int | None, last_command: np.ndarray, t_s: float) -> None:
         """Take a finished chunk into the plan at tick ``k`` if it belongs to autonomy engagement
@@ -68,6 +69,7 @@ class PolicyFeed:
         chunk = upsample(actions, self.multiple)
         prefixed = bool(req.feeds.get("action.prefix_length", [0])[0])
         insertion = self.schedule.insert(chunk, req.tick, k, last_command=last_command, blend=not prefixed)
+        self.served = epoch
         for i in range(len(chunk)):
             self.source_time[req.tick + i] = req.source_time
         for stale_tick in [t for t in self.source_time if t < k]:

@@ -62,8 +62,9 @@ class Loop:
         action = self.feed.pop(target)
         if stale_why is not None:
             return self.safety.last, False, None  # watchdog: never act on a stale view of the world
-        if action is None:
-            monitor.events["underrun_hold" if monitor.inference_ms else "awaiting_first_chunk"] += 1
+        if action is None:  # the plan ran dry mid-engagement, or the engagement's first chunk is due
+            ran_dry = self.feed.served == self.modes.epoch
+            monitor.events["underrun_hold" if ran_dry else "awaiting_first_chunk"] += 1
             return self.safety.last, False, None
         return action, True, None
 

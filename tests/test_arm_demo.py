@@ -39,6 +39,8 @@ def test_short_chain_produces_every_artifact(tmp_path, task):
     assert {"ticks", "missed_ticks", "jitter_ms", "stages", "e2e_latency_ms", "interventions"} <= set(report)
     moves = [(t["from"], t["to"]) for t in report["transitions"]]
     assert moves[:3] == [("start", "teleop"), ("teleop", "auto"), ("auto", "handover")]
+    # each of the 2 engagements holds while its first chunk is computed: a wait, not an underrun
+    assert report["events"]["awaiting_first_chunk"] >= 2
     assert (out / "run/report/latency.png").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["task"] == task and summary["episodes"] == 2 and sum(summary["outcomes"].values()) == 2
