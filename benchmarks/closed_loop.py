@@ -55,6 +55,10 @@ engaged per episode as in the demo). Rows:
   (centre crop when it runs; Diffusion Policy's 84-of-96 ratio): the demo's policy fits its 40
   layouts to a tip gap of ~0.01 but misses unseen ones by ~0.05 (BENCHMARKS §7.9), so does the
   shift augmentation that Diffusion Policy trains with make it generalize?
+- ``drift-gain10-streaming``: the recipe's model (``drift-gain10``: two ResNet stages, two frames)
+  read through the streaming data path ``make demo`` uses (about 2× faster per step than map-style
+  loading, BENCHMARKS §7.3): the demo's lean policy stops near 90 % whatever lever it is given, the
+  recipe reached 96.7 % on 60 demonstrations; at the stream's speed, does it fit the demo's budget?
 - ``drift-lean-hold``: the ``drift-lean`` checkpoint run with one noise draw held per engagement
   (``drift-run --noise per-engagement``) instead of a fresh draw per chunk: the draw that chose a
   target keeps choosing it, so fewer reaches should stop between the targets; needs no retraining;
@@ -168,6 +172,7 @@ DRIFT_ROWS = {
     "drift-demo-2stages": (*DEMO_POLICY, *DRIFT_ARGS),  # the last vision_backbone_stages wins
     "drift-lean-gain10": (*LEAN_ARGS, *STREAMING_ARGS, *GAIN_ARGS),  # make demo's, no prefix
     "drift-demo-crop": (*DEMO_POLICY, "--policy.crop_shape=[42,56]"),  # random 42×56 of 48×64
+    "drift-gain10-streaming": (*DRIFT_ARGS, *STREAMING_ARGS, *GAIN_ARGS),  # the recipe, demo's data path
 }
 
 
@@ -290,6 +295,7 @@ ROWS = (
     "drift-demo-2stages",
     "drift-lean-gain10",
     "drift-demo-crop",
+    "drift-gain10-streaming",
     *HOLD_ROWS,
     *PRECISION_ROWS,
 )

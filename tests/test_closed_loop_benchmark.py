@@ -96,6 +96,7 @@ LEVERS = {  # row → the DriftConfig fields it changes from the recipe
     },
     "drift-demo-2stages": {"n_obs_steps": 1, "prefix_conditioning": True, "noise_gain_lr_scale": 10.0},
     "drift-lean-gain10": {"vision_backbone_stages": 1, "n_obs_steps": 1, "noise_gain_lr_scale": 10.0},
+    "drift-gain10-streaming": {"noise_gain_lr_scale": 10.0},  # on the streaming data path
     "drift-demo-crop": {
         "vision_backbone_stages": 1,
         "n_obs_steps": 1,
@@ -115,6 +116,7 @@ STREAMED = (
     "drift-demo-2stages",
     "drift-lean-gain10",
     "drift-demo-crop",
+    "drift-gain10-streaming",
 )
 DATA_LEVERS = {row: STREAMING_ARGS for row in STREAMED}
 
