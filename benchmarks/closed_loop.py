@@ -39,7 +39,8 @@ engaged per episode as in the demo). Rows:
   noise skip's gain trained at 10× the learning rate (``--policy.noise_gain_lr_scale=10``,
   DriftConfig's default since BENCHMARKS §7.7; the other drift rows keep the 1× they were
   measured at): at 1× AdamW lets the gain fall by only ~0.3 in 2000 steps, and it falls that fast
-  all run, so the U-Net is left cancelling noise; ``make demo`` trains the second;
+  all run, so the U-Net is left cancelling noise; ``make demo`` trained the second until
+  2026-12-04 ("``make demo``'s policy" below: that lean policy);
 - ``drift-demo-lr1e-3``: ``make demo``'s policy (``drift-lean-prefix-gain10``) at learning rate
   1e-3: with the gain no longer rate-limited, does a larger step bring the demo's 2000 steps
   nearer the plateau (at 1× it did not, BENCHMARKS §7.2)?
@@ -59,6 +60,7 @@ engaged per episode as in the demo). Rows:
   read through the streaming data path ``make demo`` uses (about 2× faster per step than map-style
   loading, BENCHMARKS §7.3): the demo's lean policy stops near 90 % whatever lever it is given, the
   recipe reached 96.7 % on 60 demonstrations; at the stream's speed, does it fit the demo's budget?
+  (It does: ``make demo`` trains it since BENCHMARKS §7.12, on 60 DART demonstrations.)
 - ``drift-lean-hold``: the ``drift-lean`` checkpoint run with one noise draw held per engagement
   (``drift-run --noise per-engagement``) instead of a fresh draw per chunk: the draw that chose a
   target keeps choosing it, so fewer reaches should stop between the targets; needs no retraining;
@@ -152,7 +154,8 @@ VQBET_ARGS = (
 # The rows measured before the noise skip's gain had its own rate (BENCHMARKS §7–§9) keep the rate
 # they were measured at; a ``-gain10`` row trains at DriftConfig's default since §7.7.
 GAIN_1X = ("--policy.noise_gain_lr_scale=1",)
-DEMO_POLICY = (*LEAN_ARGS, *PREFIX_ARGS, *STREAMING_ARGS, *GAIN_ARGS)  # what make demo trains
+# make demo's lean policy from 2026-12-01 to 2026-12-04 (the demo trains drift-gain10-streaming since)
+DEMO_POLICY = (*LEAN_ARGS, *PREFIX_ARGS, *STREAMING_ARGS, *GAIN_ARGS)
 # Drift-network rows: the recipe's extra lerobot-train arguments (after GAIN_1X: the last wins).
 DRIFT_ROWS = {
     "drift": DRIFT_ARGS,

@@ -18,7 +18,7 @@ from lerobot_policy_drift.export.manifest import BundleManifest
 from lerobot_policy_drift.robots.tasks import TASKS
 
 SHORT = ["--episodes", "3", "--steps", "10", "--eval-episodes", "2", "--episode-s", "1"]
-NO_PREFIX = ("--policy.prefix_conditioning=false",)  # after DEMO_ARGS: the last of a key wins
+ONE_STAGE = ("--policy.vision_backbone_stages=1",)  # after DEMO_ARGS: the last of a key wins
 
 
 @pytest.mark.slow
@@ -32,7 +32,8 @@ def test_short_chain_produces_every_artifact(tmp_path, task):
     assert (ckpt / "model.safetensors").is_file()
     trained = json.loads((ckpt / "train_config.json").read_text())
     assert trained["dataset"]["streaming"] and trained["num_workers"] == 1  # the faster data path (§7.3)
-    assert trained["policy"]["prefix_conditioning"] and trained["policy"]["vision_backbone_stages"] == 1
+    policy = trained["policy"]
+    assert (policy["vision_backbone_stages"], policy["n_obs_steps"]) == (2, 2)  # the recipe's (§7.12)
     manifest = BundleManifest.load(out / "bundle")
     assert manifest.parity[0].passed and manifest.camera_order == ["front"] and manifest.fps == 10
     report = json.loads((out / "run/report/report.json").read_text())
@@ -52,20 +53,22 @@ def test_short_chain_produces_every_artifact(tmp_path, task):
 
 @pytest.mark.slow
 def test_rerun_refuses_another_task_or_budget_and_changes_nothing(tmp_path, capsys):
-    """Reusing artifacts is safe: a dataset of another task, or a checkpoint trained on another
+    """Reusing artifacts is safe: a dataset of another task or size, or a checkpoint trained on another
     budget or with other settings, is refused in one line before anything is written."""
     out = tmp_path / "demo"
     main(["--out", str(out), *SHORT])
     before = sorted(p.relative_to(out) for p in (out / "dataset").rglob("*"))
     with pytest.raises(SystemExit, match="holds demonstrations of .*not of the one-target task"):
         main(["--out", str(out), *SHORT, "--task", "one-target"])
+    with pytest.raises(SystemExit, match="holds 3 demonstrations, not 4; nothing was changed"):
+        main(["--out", str(out), "--episodes", "4", *SHORT[2:]])
     with pytest.raises(SystemExit, match="for 10 steps, not on .* for 20"):
         main(["--out", str(out), *SHORT[:2], "--steps", "20", *SHORT[4:]])
     assert sorted(p.relative_to(out) for p in (out / "dataset").rglob("*")) == before
     with pytest.raises(
-        SystemExit, match=r"with other settings \(policy.prefix_conditioning=false, it has true\)"
+        SystemExit, match=r"with other settings \(policy.vision_backbone_stages=1, it has 2\)"
     ):
-        train_policy("drift", out / "dataset", REPO_ID, out / "train", 10, BATCH_SIZE, *DEMO_ARGS, *NO_PREFIX)
+        train_policy("drift", out / "dataset", REPO_ID, out / "train", 10, BATCH_SIZE, *DEMO_ARGS, *ONE_STAGE)
     capsys.readouterr()
     ckpt = train_policy("drift", out / "dataset", REPO_ID, out / "train", 10, BATCH_SIZE, *DEMO_ARGS)
     assert ckpt.is_dir() and "train: reusing" in capsys.readouterr().out  # the same budget and settings
