@@ -84,8 +84,8 @@ PREFIX_ARGS = ("--policy.prefix_conditioning=true",)
 GAIN_ARGS = ("--policy.noise_gain_lr_scale=10",)
 # What make demo trains: the benchmark recipe's policy (two ResNet stages, two frames), read through
 # the streaming data path (every frame read once per pass; map-style decodes each again per action
-# step, §7.3), on DEMOS demonstrations: 96.7 ± 1.2 % over three training seeds where the lean policy
-# on 40 stays near 91 %, and the stream makes it fit the demo's minutes (§7.12).
+# step, §7.3), on DEMOS DART demonstrations: 98.0 % over three training seeds where the lean policy
+# on 40 stays near 91 %, and the stream makes it fit the demo's minutes (BENCHMARKS §7.12).
 DEMO_ARGS = (*TRAIN_ARGS, *DRIFT_ARGS, *GAIN_ARGS, *STREAMING_ARGS)
 DEMOS = 60
 
@@ -127,7 +127,7 @@ def record(
 ) -> None:
     """Record ``episodes`` demonstrations of ``task`` into ``root``, or reuse the dataset there if
     it holds that many of that task (another task's dataset is refused: it would train the wrong
-    skill; another count, as the demo's before it recorded 60, would train another recipe's data).
+    skill; another count is refused too: the demo recorded 40 until it trained on 60).
 
     ``command_noise`` (radians, > 0): DART (Laskey et al., 2017). Each demonstration draws an offset
     per pitch joint (normal, this standard deviation; its own random stream, so the layouts stay
