@@ -18,6 +18,7 @@ Artifacts land in ``--out``; re-running reuses the dataset, checkpoint and bundl
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -144,6 +145,18 @@ def record(
         from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
 
         meta = LeRobotDatasetMetadata(REPO_ID, root=root)
+        if (have := meta.total_episodes) < episodes or meta.tasks is None:
+            raise SystemExit(
+                f"record: {root} holds only {have} of {episodes} demonstrations (a recording stopped "
+                "early, or a smaller one); nothing was changed. Run again with --fresh, or give another "
+                "dataset folder."
+            )
+        if have > episodes:
+            raise SystemExit(
+                f"record: {root} holds {have} demonstrations, not {episodes}; nothing was changed. Ask for "
+                f"{have} to use it (make demo's --episodes, a benchmark's --demos), or give another "
+                "dataset folder (or --fresh)."
+            )
         recorded = list(meta.tasks.index)
         if task.instruction not in recorded:
             raise SystemExit(
@@ -155,12 +168,6 @@ def record(
             raise SystemExit(
                 f"record: {root} holds demonstrations recorded with command noise {noise}, not "
                 f"{command_noise}; nothing was changed. Give another dataset folder (or --fresh)."
-            )
-        if (have := meta.total_episodes) != episodes:
-            raise SystemExit(
-                f"record: {root} holds {have} demonstrations, not {episodes}; nothing was changed. Ask for "
-                f"{have} to use it (make demo's --episodes, a benchmark's --demos), or give another "
-                "dataset folder (or --fresh)."
             )
         print(f"record: reusing {root}")
         return
@@ -180,6 +187,7 @@ def record(
         leader.connect()
         recorder = EpisodeRecorder(root, REPO_ID, FPS, robot, task=task.instruction)
         counts = {"left": 0, "right": 0}
+        interrupted = False
 
         noise_rng = np.random.default_rng([seed, 1])
 
@@ -213,9 +221,18 @@ def record(
                 )
             recorder.finalize()
             how.write_text(json.dumps({"command_noise": command_noise}))
+        except KeyboardInterrupt:
+            interrupted = True
         finally:
-            leader.disconnect()
-            robot.disconnect()
+            for device in (leader, robot):  # the same Ctrl-C may have stopped the rig: its ports may be gone
+                with contextlib.suppress(*((Exception,) if interrupted else ())):
+                    device.disconnect()
+    if interrupted:
+        raise SystemExit(
+            f"record: stopped (Ctrl-C) after {sum(counts.values())} of {episodes} demonstrations; the "
+            f"emulated arms are stopped, and {root} holds an unfinished recording: run again with "
+            "--fresh (or give another folder)."
+        )
     print(f"record: {episodes} episodes ({counts['left']} left, {counts['right']} right) in {root}")
 
 

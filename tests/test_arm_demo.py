@@ -60,8 +60,10 @@ def test_rerun_refuses_another_task_or_budget_and_changes_nothing(tmp_path, caps
     before = sorted(p.relative_to(out) for p in (out / "dataset").rglob("*"))
     with pytest.raises(SystemExit, match="holds demonstrations of .*not of the one-target task"):
         main(["--out", str(out), *SHORT, "--task", "one-target"])
-    with pytest.raises(SystemExit, match="holds 3 demonstrations, not 4; nothing was changed"):
+    with pytest.raises(SystemExit, match="holds only 3 of 4 demonstrations .*; nothing was changed"):
         main(["--out", str(out), "--episodes", "4", *SHORT[2:]])
+    with pytest.raises(SystemExit, match="holds 3 demonstrations, not 2; nothing was changed"):
+        main(["--out", str(out), "--episodes", "2", *SHORT[2:]])
     with pytest.raises(SystemExit, match="for 10 steps, not on .* for 20"):
         main(["--out", str(out), *SHORT[:2], "--steps", "20", *SHORT[4:]])
     assert sorted(p.relative_to(out) for p in (out / "dataset").rglob("*")) == before
