@@ -7,6 +7,11 @@ chain closes is: dataset, LeRobot checkpoint, parity-gated bundle, drift-run rep
 import fcntl
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
@@ -74,6 +79,47 @@ def test_rerun_refuses_another_task_or_budget_and_changes_nothing(tmp_path, caps
     capsys.readouterr()
     ckpt = train_policy("drift", out / "dataset", REPO_ID, out / "train", 10, BATCH_SIZE, *DEMO_ARGS)
     assert ckpt.is_dir() and "train: reusing" in capsys.readouterr().out  # the same budget and settings
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_while_recording_ends_in_one_line_and_a_rerun_names_the_unfinished_recording(tmp_path):
+    """A terminal's Ctrl-C reaches the demo and its emulated arms together (one process group): the
+    demo says in one line how far it got, no traceback, no process left; a re-run refuses the
+    unfinished dataset, nothing changed."""
+    out = tmp_path / "demo"
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "lerobot_policy_drift.demos.arm", "--out", str(out), "--episodes", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job: the test's is spared
+    )
+    try:
+        for line in demo.stdout:
+            if line.startswith("record: episode 1/20"):
+                break
+        os.killpg(demo.pid, signal.SIGINT)
+        stdout, stderr = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+    assert demo.returncode == 1, stderr
+    assert "Traceback" not in stderr + stdout
+    assert re.search(
+        r"record: stopped \(Ctrl-C\) after \d+ of 20 demonstrations; the emulated arms are stopped", stderr
+    )
+    deadline = time.monotonic() + 10
+    while True:  # the rig's processes are gone too
+        try:
+            os.killpg(demo.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "a process of the demo outlived its Ctrl-C"
+        time.sleep(0.1)
+    before = sorted(p.relative_to(out) for p in (out / "dataset").rglob("*"))
+    with pytest.raises(SystemExit, match=r"holds only \d+ of 20 demonstrations \(a recording stopped early"):
+        main(["--out", str(out), "--episodes", "20"])
+    assert sorted(p.relative_to(out) for p in (out / "dataset").rglob("*")) == before
 
 
 def test_streaming_gets_a_loader_worker_and_map_style_keeps_its_count():
