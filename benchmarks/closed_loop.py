@@ -11,6 +11,9 @@ engaged per episode as in the demo). Rows:
 - ``drift``: DriftPolicy, one network call per chunk, its ONNX Runtime bundle;
 - ``dp100``: LeRobot's DiffusionPolicy (DDPM, 100 denoising steps), PyTorch (``--backend torch``);
 - ``dp10``: the same DP checkpoint sampled with DDIM in 10 steps;
+- ``dp-ddim100`` / ``dp-ddpm10``: the same checkpoint with DDIM in 100 steps (deterministic like
+  dp10, as slow as dp100) and DDPM in 10 (stochastic like dp100, as fast as dp10): the 2 × 2 that
+  says whether dp10 beats dp100 by its sampler or by its shorter chunk time;
 - ``regression``: the drift network trained with G = 1 (every sample pulled to its expert chunk:
   regression to the conditional mean) and run with noise_scale 0 — deterministic;
 - ``drift4``: DriftPolicy with LeRobot's full encoder (four ResNet stages, as DP has it);
@@ -234,9 +237,13 @@ def runnable(row: str, ckpt: Path, dataset: Path) -> dict:
             ckpt, ckpt.parent / "pretrained_model_te", temporal_ensemble_coeff=0.01, n_action_steps=1
         )
         return {"backend": "torch", "policy": variant}
-    if row == "dp10":
+    if row in DP_SAMPLERS:
+        scheduler, denoising_steps = DP_SAMPLERS[row]
         variant = config_variant(
-            ckpt, ckpt.parent / "pretrained_model_ddim10", noise_scheduler_type="DDIM", num_inference_steps=10
+            ckpt,
+            ckpt.parent / f"pretrained_model_{scheduler.lower()}{denoising_steps}",
+            noise_scheduler_type=scheduler,
+            num_inference_steps=denoising_steps,
         )
         return {"backend": "torch", "policy": variant}
     return {"backend": "torch", "policy": ckpt}
@@ -269,6 +276,8 @@ def checkpoints(run: Path, steps: list[int] | None) -> dict[str, Path]:
     return found
 
 
+# The DP checkpoint sampled otherwise than it was trained (DDPM, 100 steps): scheduler, steps.
+DP_SAMPLERS = {"dp10": ("DDIM", 10), "dp-ddim100": ("DDIM", 100), "dp-ddpm10": ("DDPM", 10)}
 PRECISION_ROWS = {"drift-fp16": "fp16", "drift-int8": "int8"}
 NOISE_ROWS = {"drift-noise05": 0.5}  # the drift checkpoint, its inference noise scaled
 HOLD_ROWS = {"drift-lean-hold": "drift-lean"}  # a row's checkpoint, one noise draw per engagement
@@ -276,7 +285,7 @@ CANDIDATES = 8  # drift-bok: chunks per call
 ROWS = (
     "drift",
     "dp100",
-    "dp10",
+    *DP_SAMPLERS,
     "act",
     "act-te",
     "vqbet",

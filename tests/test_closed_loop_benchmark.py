@@ -8,11 +8,13 @@ import os
 import pytest
 
 from benchmarks.closed_loop import (
+    DP_SAMPLERS,
     DRIFT_ROWS,
     HOLD_ROWS,
     checkpoints,
     eval_steps,
     main,
+    runnable,
     seed_summary,
     training,
 )
@@ -144,6 +146,32 @@ def test_every_drift_row_trains_the_recipe_with_only_its_lever_changed(row):
 def test_a_hold_row_reuses_its_rows_training():
     for row, trained in HOLD_ROWS.items():
         assert training(row, 2000) == training(trained, 2000)  # same run folder, same arguments
+
+
+@pytest.mark.parametrize("row", sorted(DP_SAMPLERS))
+def test_a_sampler_row_runs_dp100s_weights_with_only_its_scheduler_changed(row, tmp_path):
+    """dp10, dp-ddim100 and dp-ddpm10 share dp100's training and run its weights (linked, not
+    copied) with a config LeRobot loads as a DiffusionConfig differing in scheduler and steps only."""
+    from lerobot.configs.policies import PreTrainedConfig
+    from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
+
+    assert training(row, 2000) == training("dp100", 2000)
+    ckpt = tmp_path / "checkpoints" / "last" / "pretrained_model"
+    DiffusionConfig(num_inference_steps=100).save_pretrained(ckpt)
+    (ckpt / "model.safetensors").write_bytes(b"weights")
+    policy = runnable(row, ckpt, tmp_path / "dataset")
+    assert policy["backend"] == "torch"
+    variant = policy["policy"]
+    assert (variant / "model.safetensors").resolve() == (ckpt / "model.safetensors").resolve()
+    trained, sampled = (
+        vars(PreTrainedConfig.from_pretrained(ckpt)),
+        vars(PreTrainedConfig.from_pretrained(variant)),
+    )
+    assert {k for k, v in sampled.items() if trained[k] != v} <= {
+        "noise_scheduler_type",
+        "num_inference_steps",
+    }
+    assert (sampled["noise_scheduler_type"], sampled["num_inference_steps"]) == DP_SAMPLERS[row]
 
 
 def test_a_second_run_on_the_same_folder_is_refused_and_changes_nothing(tmp_path):
