@@ -224,7 +224,7 @@ def record(
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            for device in (leader, robot):  # the same Ctrl-C may have stopped the rig: its ports may be gone
+            for device in (leader, robot):  # a Ctrl-C mid-packet may leave half a reply on the bus
                 with contextlib.suppress(*((Exception,) if interrupted else ())):
                     device.disconnect()
     if interrupted:

@@ -279,8 +279,13 @@ class Rig:
                     conn.send(("error", f"{type(err).__name__}: {err}"))
 
 
-def run_until_signalled(rig: Rig, watch_stdin: bool = False) -> None:
-    """Print the rig's JSON line, then serve until SIGINT/SIGTERM (or stdin closes), and clean up.
+def run_until_signalled(rig: Rig, owned: bool = False) -> None:
+    """Print the rig's JSON line, then serve until SIGINT/SIGTERM, and clean up.
+
+    An ``owned`` rig (an ``EmulatedRig``'s child) serves until its parent terminates it or dies
+    (its stdin closes), and ignores SIGINT: a terminal's Ctrl-C reaches the whole foreground
+    group, and a real arm does not vanish when the user presses it, so the parent's own stop
+    (torque off, disconnect) must still find the servos there.
 
     The rig's process hands the GIL over every ``plan.gil_switch_s`` (0.2 ms): a servo chain's
     thread sleeps in ``select`` until each reply is due and needs the GIL back to write it, and at
@@ -292,7 +297,8 @@ def run_until_signalled(rig: Rig, watch_stdin: bool = False) -> None:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    if watch_stdin:  # the parent holds our stdin: when it dies, we go too
+    if owned:  # the parent holds our stdin: when it dies, we go too
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
     try:
         print(json.dumps(rig.describe()), flush=True)
@@ -304,7 +310,7 @@ def run_until_signalled(rig: Rig, watch_stdin: bool = False) -> None:
 
 def main() -> None:
     plan = RigPlan.model_validate_json(Path(sys.argv[1]).read_text())
-    run_until_signalled(Rig(plan).start(), watch_stdin=True)
+    run_until_signalled(Rig(plan).start(), owned=True)
 
 
 if __name__ == "__main__":

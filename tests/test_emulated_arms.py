@@ -3,6 +3,8 @@
 Each rig runs in a child process, as a servo would on the far side of a USB cable.
 """
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -41,6 +43,22 @@ def test_connect_observe_act_disconnect(rig):
     finally:
         robot.disconnect()
     assert {s["Torque_Enable"] for s in rig.state().values()} == {0}  # disconnect() disabled torque
+
+
+def test_a_ctrl_c_leaves_the_arm_to_the_program_that_holds_it(tmp_path):
+    """A terminal's Ctrl-C reaches the rig's child as well as the program: like a real arm, the
+    emulated one stays, so that program's stop (torque off) still reaches it; close() ends it."""
+    with EmulatedRig.start("so100", tmp_path) as rig:
+        robot = make_robot_from_config(rig.follower_config())
+        with no_prompts():
+            robot.connect()
+        robot.send_action(robot.get_observation())  # torque on
+        os.kill(rig._proc.pid, signal.SIGINT)
+        time.sleep(1.0)
+        assert rig._proc.poll() is None
+        robot.disconnect()
+        assert {s["Torque_Enable"] for s in rig.state().values()} == {0}
+    assert rig._proc.poll() is not None
 
 
 def _reached(robot, goal, tol):
