@@ -1,10 +1,13 @@
 """``lerobot-train`` as the demos and benchmarks call it (CPU, offline), reusing a finished run."""
 
+import contextlib
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,11 +70,7 @@ def train_policy(
     print("train: " + " ".join(cmd))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
     start = time.perf_counter()
-    if log is None:
-        subprocess.run(cmd, check=True, env=env)
-    else:
-        with open(log, "w") as out:
-            subprocess.run(cmd, check=True, env=env, stdout=out, stderr=subprocess.STDOUT)
+    _run_trainer(cmd, env, log, run_dir)
     seconds = time.perf_counter() - start  # the whole command: start-up and the save included
     timing = {"seconds": seconds, "steps": steps}
     if done:  # the resumed part adds to the finished run's time
@@ -83,6 +82,41 @@ def train_policy(
         timing = {"seconds": earlier["seconds"] + seconds, "steps": steps, "resumed_from": done}
     (run_dir / TRAIN_TIME).write_text(json.dumps(timing))
     return ckpt
+
+
+def _run_trainer(cmd: list[str], env: dict, log: Path | None, run_dir: Path) -> None:
+    """Run lerobot-train to its end, or stop it in one line. A terminal's Ctrl-C reaches the whole
+    foreground group: the trainer starts with SIGINT ignored (so it prints no traceback of its own)
+    and is terminated from here; its checkpoints stay for a re-run to resume from."""
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(log, "w")) if log is not None else None
+        main = threading.current_thread() is threading.main_thread()  # only it may set handlers
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # kept through exec
+        try:
+            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            proc.wait()
+            raise SystemExit(f"train: stopped (Ctrl-C); {_kept(run_dir)}") from None
+    if code != 0:
+        said = f"its output in {log}" if log is not None else "its output above"
+        raise SystemExit(
+            f"train: lerobot-train failed (exit status {code}); {said} says why. {_kept(run_dir)}"
+        )
+
+
+def _kept(run_dir: Path) -> str:
+    """What an unfinished training left, and what a re-run of the same command does with it."""
+    state = run_dir / "checkpoints" / "last" / "training_state" / "training_step.json"
+    if state.is_file():
+        step = json.loads(state.read_text())["step"]
+        return f"{run_dir} keeps its checkpoint of step {step}: the same command again resumes from it."
+    return "no checkpoint was saved yet: the same command again trains from the start."
 
 
 def _check_reusable(ckpt: Path, dataset: Path, steps: int, args: tuple[str, ...] = ()) -> int:

@@ -3,7 +3,12 @@ temporal ensembling, VQ-BeT) as LeRobot's own ``select_action`` runs them, on th
 as a drift bundle; a type it cannot serve is refused in one line."""
 
 import json
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +19,7 @@ from lerobot_policy_drift.demos.emulated_policy import untrained_checkpoint
 from lerobot_policy_drift.demos.train import train_policy
 from lerobot_policy_drift.export.manifest import GOLDEN_FILE
 from lerobot_policy_drift.runtime.backends import BackendError, make_backend
+from tests.emulator_helpers import wait_until
 
 SMALL_ACT = dict(
     chunk_size=16,
@@ -200,3 +206,47 @@ def test_a_constant_rate_run_asked_for_more_steps_is_resumed(so100_policy, tmp_p
     train_policy("act", root, repo, run, 4, 4, *_cli(SMALL_ACT), save_every=2)
     assert json.loads((state / "training_step.json").read_text())["step"] == 4
     assert not (run / "train_time.json").exists()  # the interrupted part's time is unknown: no figure
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_while_training_ends_in_one_line_and_keeps_the_last_checkpoint(so100_policy, tmp_path):
+    """A terminal's Ctrl-C reaches the caller and lerobot-train together: one line says what was
+    kept (the last checkpoint, for the same command to resume from), no traceback, no process left."""
+    root, repo = _dataset(so100_policy[0])
+    run = tmp_path / "train"
+    call = f"train_policy('act', Path({str(root)!r}), {repo!r}, Path({str(run)!r}), 100000, 4, *{_cli(SMALL_ACT)!r}, save_every=2)"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from pathlib import Path; from lerobot_policy_drift.demos.train import train_policy; {call}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job
+    )
+    try:
+        wait_until(lambda: (run / "checkpoints" / "last").exists() or proc.poll() is not None, timeout_s=300)
+        assert proc.poll() is None, proc.communicate()[1]  # still training
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stdout + stderr
+    step = json.loads((run / "checkpoints" / "last" / "training_state" / "training_step.json").read_text())[
+        "step"
+    ]
+    said = re.escape(f"train: stopped (Ctrl-C); {run} keeps its checkpoint of step {step}: the same command")
+    assert re.search(said, stderr.strip().splitlines()[-1])
+    wait_until(lambda: _group_gone(proc.pid), timeout_s=10)
+
+
+def _group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
