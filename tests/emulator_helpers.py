@@ -2,6 +2,8 @@
 
 import builtins
 import contextlib
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -30,6 +32,29 @@ def wait_until(condition, timeout_s: float = 5.0, poll_s: float = 0.02):
         value = condition()
     assert value, f"condition not met within {timeout_s} s"
     return value
+
+
+def ctrl_c(proc) -> tuple[str, str]:
+    """A terminal's Ctrl-C to ``proc``'s group (started with ``start_new_session``): its output, once
+    it has ended with status 1 and no traceback."""
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stdout + stderr
+    return stdout, stderr
+
+
+def group_gone(pgid: int) -> bool:
+    """True once no process of group ``pgid`` is left (a Ctrl-C'd program and its children)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 @contextlib.contextmanager
