@@ -116,6 +116,8 @@ def _kept(run_dir: Path) -> str:
     if state.is_file():
         step = json.loads(state.read_text())["step"]
         return f"{run_dir} keeps its checkpoint of step {step}: the same command again resumes from it."
+    if run_dir.exists():  # stopped while writing its first checkpoint: lerobot-train would refuse it
+        return f"{run_dir} holds no complete checkpoint: move it away, then the same command trains from the start."
     return "no checkpoint was saved yet: the same command again trains from the start."
 
 

@@ -79,8 +79,9 @@ def plan_rig(
 # package root is LeRobot's plugin entry (importing it registers the policy, which imports both), so
 # the child starts from a stand-in for the root that knows only where its subpackages are.
 _ROOT = __name__.split(".")[0]
-_CHILD = (
-    "import runpy, sys, types\n"
+_CHILD = (  # born ignoring SIGINT (a terminal's Ctrl-C): see run_until_signalled's ``owned``
+    "import runpy, signal, sys, types\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
     f"root = types.ModuleType({_ROOT!r})\n"
     f"root.__path__ = {list(sys.modules[_ROOT].__path__)!r}\n"
     f"sys.modules[{_ROOT!r}] = root\n"

@@ -282,8 +282,8 @@ class Rig:
 def run_until_signalled(rig: Rig, owned: bool = False) -> None:
     """Print the rig's JSON line, then serve until SIGINT/SIGTERM, and clean up.
 
-    An ``owned`` rig (an ``EmulatedRig``'s child) serves until its parent terminates it or dies
-    (its stdin closes), and ignores SIGINT: a terminal's Ctrl-C reaches the whole foreground
+    An ``owned`` rig (an ``EmulatedRig``'s child, started with SIGINT ignored) serves until its
+    parent terminates it or dies (its stdin closes), and ignores SIGINT: a terminal's Ctrl-C reaches the whole foreground
     group, and a real arm does not vanish when the user presses it, so the parent's own stop
     (torque off, disconnect) must still find the servos there.
 
@@ -295,10 +295,9 @@ def run_until_signalled(rig: Rig, owned: bool = False) -> None:
     (BENCHMARKS "A camera beside the servos"); it costs nothing."""
     sys.setswitchinterval(rig.plan.gil_switch_s)
     done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGTERM,) if owned else (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     if owned:  # the parent holds our stdin: when it dies, we go too
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
         threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
     try:
         print(json.dumps(rig.describe()), flush=True)

@@ -239,3 +239,17 @@ def test_a_ctrl_c_while_training_ends_in_one_line_and_keeps_the_last_checkpoint(
     said = re.escape(f"train: stopped (Ctrl-C); {run} keeps its checkpoint of step {step}: the same command")
     assert re.search(said, stderr.strip().splitlines()[-1])
     wait_until(lambda: group_gone(proc.pid), timeout_s=10)  # no process left
+
+
+def test_a_run_stopped_before_its_first_checkpoint_says_what_a_rerun_needs(tmp_path):
+    """Stopped while writing its first checkpoint, the run folder exists without one, and
+    lerobot-train refuses an existing folder without --resume: the line says to move it away."""
+    from lerobot_policy_drift.demos.train import _kept
+
+    run = tmp_path / "train"
+    assert _kept(run) == "no checkpoint was saved yet: the same command again trains from the start."
+    (run / "checkpoints" / "000002").mkdir(parents=True)
+    assert (
+        _kept(run)
+        == f"{run} holds no complete checkpoint: move it away, then the same command trains from the start."
+    )
