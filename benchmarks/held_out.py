@@ -1,9 +1,9 @@
 """Where a reach policy's precision is lost: on the layouts it trained on, or on layouts it never saw.
 
 Offline, no arm. For every episode of a recording of the reach task and each frame offset ``t``,
-the trained policy predicts a chunk from the recorded observation (its frame history as the
-dataset gives it); the chunk's last action is compared with the action the operator recorded for
-that step, both turned into gripper-tip positions through the arm's kinematics
+the trained policy (drift, or LeRobot's ACT) predicts a chunk from the recorded observation (its
+frame history as the dataset gives it); the last action of it the runtime plays (``played``) is
+compared with the action the operator recorded for that step, both turned into gripper-tip positions through the arm's kinematics
 (``robots.kinematics``; image heights, as the closed loop's tip gap). ``--draws`` noise draws per
 frame split the error into bias (the draws' mean tip against the goal) and spread (about their
 mean). The first ``--train-episodes`` episodes must be the ones the checkpoint trained on (e.g. a
@@ -41,6 +41,16 @@ from lerobot_policy_drift.robots.tasks import TOLERANCE
 OFFSETS = (0, 4, 8, 12, 16, 24)  # frames into the episode (10 fps: the reach takes 15, then holds)
 # (shoulder_lift, elbow_flex) turned by these radians from the held pose: ~0.08 at the tip
 DISPLACEMENTS = ((0.2, 0.0), (-0.2, 0.0), (0.0, 0.25), (0.0, -0.25))
+# policies whose ``predict_action_chunk`` takes one observation as given (VQ-BeT's and Diffusion
+# Policy's read the frame queues ``select_action`` fills)
+POLICY_TYPES = ("drift", "act")
+
+
+def played(config) -> int:
+    """Index, in a ``predict_action_chunk`` chunk (it starts at the current step), of the last
+    action the runtime plays before the next call: ACT predicts ``chunk_size`` and plays
+    ``n_action_steps``; drift returns exactly the played ones."""
+    return config.n_action_steps - 1
 
 
 def tip_of(action: np.ndarray, names: list[str]) -> tuple[float, float]:
@@ -70,7 +80,7 @@ def measure(ckpt: Path, dataset: Path, train_episodes: int, draws: int, offsets=
 
     from lerobot_policy_drift.export.checkpoint import load_checkpoint
 
-    loaded = load_checkpoint(ckpt, dataset_root=dataset)
+    loaded = load_checkpoint(ckpt, dataset_root=dataset, policy_types=POLICY_TYPES)
     policy, config = loaded.policy, loaded.policy.config
     meta = LeRobotDatasetMetadata(loaded.dataset_repo_id, root=dataset)
     data = LeRobotDataset(
@@ -82,7 +92,8 @@ def measure(ckpt: Path, dataset: Path, train_episodes: int, draws: int, offsets=
             f"{train_episodes}; record a longer one (same seed) so that some layouts are unseen."
         )
     names = meta.features["action"]["names"]
-    last = config.n_obs_steps - 1 + config.n_action_steps - 1  # the chunk's last action, in "action"
+    last = played(config)
+    goal_at = config.action_delta_indices.index(last)  # that action's place in the frame's "action"
     starts = np.asarray(data.meta.episodes["dataset_from_index"])
     ends = np.asarray(data.meta.episodes["dataset_to_index"])
     torch.manual_seed(0)
@@ -98,8 +109,8 @@ def measure(ckpt: Path, dataset: Path, train_episodes: int, draws: int, offsets=
             }
             with torch.no_grad():
                 chunk = loaded.postprocessor(policy.predict_action_chunk(loaded.preprocessor(observation)))
-            tips = np.array([tip_of(a, names) for a in chunk[:, -1].numpy()])
-            goal = np.array(tip_of(item["action"][last].numpy(), names))
+            tips = np.array([tip_of(a, names) for a in chunk[:, last].numpy()])
+            goal = np.array(tip_of(item["action"][goal_at].numpy(), names))
             out[split][t].append(split_error(tips, goal))
     return out
 
@@ -126,7 +137,7 @@ def displaced(
     from lerobot_policy_drift.robots.scene import render
     from lerobot_policy_drift.robots.tasks import TASKS, scene_objects
 
-    loaded = load_checkpoint(ckpt, dataset_root=dataset)
+    loaded = load_checkpoint(ckpt, dataset_root=dataset, policy_types=POLICY_TYPES)
     policy = loaded.policy
     data = LeRobotDataset(loaded.dataset_repo_id, root=dataset)
     names = data.meta.features["action"]["names"]
@@ -153,7 +164,8 @@ def displaced(
             with torch.no_grad():
                 chunk = loaded.postprocessor(policy.predict_action_chunk(loaded.preprocessor(observation)))
             before = math.dist(tip(angles), (goal.x, goal.y))
-            after = np.array([math.dist(tip_of(a, names), (goal.x, goal.y)) for a in chunk[:, -1].numpy()])
+            last = chunk[:, played(policy.config)].numpy()
+            after = np.array([math.dist(tip_of(a, names), (goal.x, goal.y)) for a in last])
             split = "trained" if episode < train_episodes else "unseen"
             out[split][(lift, elbow)].append(
                 (before, float(after.mean()), float((after <= task.tolerance).mean()))

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from benchmarks.held_out import (
     DISPLACEMENTS,
@@ -66,6 +67,39 @@ def test_measures_trained_and_unseen_episodes_of_a_checkpoint(so100_policy):
     assert summary(results)["unseen"][30]["episodes"] == 1
     with pytest.raises(SystemExit, match="all within --train-episodes"):
         measure(ckpt, root, train_episodes=2, draws=1)
+
+
+def test_an_act_checkpoint_is_scored_at_the_last_action_it_plays(so100_policy, tmp_path):
+    """ACT predicts 16 actions and the runtime plays 8: the tip error is that of the 8th predicted
+    action against the 8th recorded one (not the 16th), and its draws coincide (ACT does not sample)."""
+    import json
+    from pathlib import Path
+
+    from lerobot.datasets.factory import resolve_delta_timestamps
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
+
+    from lerobot_policy_drift.demos.emulated_policy import untrained_checkpoint
+    from lerobot_policy_drift.export.checkpoint import load_checkpoint
+    from tests.small_policies import SMALL_ACT
+
+    ckpt, _ = so100_policy
+    dataset = json.loads((ckpt / "train_config.json").read_text())["dataset"]
+    repo, root = dataset["repo_id"], Path(dataset["root"])
+    act = untrained_checkpoint(root, repo, tmp_path / "act", policy_type="act", **SMALL_ACT)
+    (row,) = measure(act, root, train_episodes=1, draws=2, offsets=(4,))["trained"][4]
+    assert row["spread"] == pytest.approx(0.0, abs=1e-9)
+
+    loaded = load_checkpoint(act, dataset_root=root, policy_types=("act",))
+    deltas = resolve_delta_timestamps(loaded.policy.config, LeRobotDatasetMetadata(repo, root=root))
+    data = LeRobotDataset(repo, root=root, delta_timestamps=deltas)
+    names, item = data.meta.features["action"]["names"], data[4]
+    frame = {k: v.unsqueeze(0) for k, v in item.items() if k.startswith("observation.")}
+    with torch.no_grad():
+        chunk = loaded.postprocessor(loaded.policy.predict_action_chunk(loaded.preprocessor(frame)))[0]
+    assert chunk.shape[0] == 16
+    goal = tip_of(item["action"][7].numpy(), names)
+    assert row["error"] == pytest.approx(math.dist(tip_of(chunk[7].numpy(), names), goal), rel=1e-5)
+    assert row["error"] != pytest.approx(math.dist(tip_of(chunk[15].numpy(), names), goal), rel=1e-3)
 
 
 def test_a_recorded_frame_is_redrawn_from_its_state_and_the_arm_displaced_from_it(so100_policy):

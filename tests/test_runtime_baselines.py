@@ -20,33 +20,7 @@ from lerobot_policy_drift.demos.train import train_policy
 from lerobot_policy_drift.export.manifest import GOLDEN_FILE
 from lerobot_policy_drift.runtime.backends import BackendError, make_backend
 from tests.emulator_helpers import ctrl_c, group_gone, wait_until
-
-SMALL_ACT = dict(
-    chunk_size=16,
-    n_action_steps=8,
-    dim_model=32,
-    n_heads=2,
-    dim_feedforward=64,
-    n_encoder_layers=1,
-    n_vae_encoder_layers=1,
-    latent_dim=4,
-    pretrained_backbone_weights=None,  # offline
-)
-SMALL_VQBET = dict(
-    n_obs_steps=2,
-    action_chunk_size=8,
-    crop_shape=None,
-    pretrained_backbone_weights=None,
-    use_group_norm=True,
-    spatial_softmax_num_keypoints=8,
-    vqvae_embedding_dim=32,
-    vqvae_enc_hidden_dim=32,
-    gpt_n_layer=1,
-    gpt_n_head=2,
-    gpt_hidden_dim=32,
-    gpt_input_dim=32,
-    gpt_output_dim=32,
-)
+from tests.small_policies import SMALL_ACT, SMALL_VQBET
 
 
 def _dataset(ckpt: Path) -> tuple[Path, str]:
