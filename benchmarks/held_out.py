@@ -3,8 +3,8 @@
 Offline, no arm. For every episode of a recording of the reach task and each frame offset ``t``,
 the trained policy (drift, or LeRobot's ACT) predicts a chunk from the recorded observation (its
 frame history as the dataset gives it); the last action of it the runtime plays (``played``) is
-compared with the action the operator recorded for that step, both turned into gripper-tip positions through the arm's kinematics
-(``robots.kinematics``; image heights, as the closed loop's tip gap). ``--draws`` noise draws per
+compared with the action the operator recorded for that step, both turned into gripper-tip
+positions through the arm's kinematics (``robots.kinematics``; image heights, as the closed loop's tip gap). ``--draws`` noise draws per
 frame split the error into bias (the draws' mean tip against the goal) and spread (about their
 mean). The first ``--train-episodes`` episodes must be the ones the checkpoint trained on (e.g. a
 longer recording with the demo's seed: its first 40 layouts are the demo's; 0 for a recording with
@@ -164,8 +164,8 @@ def displaced(
             with torch.no_grad():
                 chunk = loaded.postprocessor(policy.predict_action_chunk(loaded.preprocessor(observation)))
             before = math.dist(tip(angles), (goal.x, goal.y))
-            last = chunk[:, played(policy.config)].numpy()
-            after = np.array([math.dist(tip_of(a, names), (goal.x, goal.y)) for a in last])
+            arrivals = chunk[:, played(policy.config)].numpy()  # one per draw
+            after = np.array([math.dist(tip_of(a, names), (goal.x, goal.y)) for a in arrivals])
             split = "trained" if episode < train_episodes else "unseen"
             out[split][(lift, elbow)].append(
                 (before, float(after.mean()), float((after <= task.tolerance).mean()))

@@ -283,9 +283,9 @@ def run_until_signalled(rig: Rig, owned: bool = False) -> None:
     """Print the rig's JSON line, then serve until SIGINT/SIGTERM, and clean up.
 
     An ``owned`` rig (an ``EmulatedRig``'s child, started with SIGINT ignored) serves until its
-    parent terminates it or dies (its stdin closes), and ignores SIGINT: a terminal's Ctrl-C reaches the whole foreground
-    group, and a real arm does not vanish when the user presses it, so the parent's own stop
-    (torque off, disconnect) must still find the servos there.
+    parent terminates it or dies (its stdin closes), and ignores SIGINT: a terminal's Ctrl-C
+    reaches the whole foreground group, and a real arm does not vanish when the user presses it,
+    so the parent's own stop (torque off, disconnect) must still find the servos there.
 
     The rig's process hands the GIL over every ``plan.gil_switch_s`` (0.2 ms): a servo chain's
     thread sleeps in ``select`` until each reply is due and needs the GIL back to write it, and at

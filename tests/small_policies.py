@@ -1,5 +1,5 @@
-"""LeRobot's ACT and VQ-BeT at test size (narrow one-layer heads on an untrained backbone: nothing downloads), shared
-by the tests that build or train one."""
+"""LeRobot's ACT and VQ-BeT at test size (narrow one-layer heads on an untrained backbone: nothing
+downloads), shared by the tests that build or train one."""
 
 SMALL_ACT = dict(
     chunk_size=16,
