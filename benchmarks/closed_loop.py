@@ -94,6 +94,9 @@ schedule spans the whole ``--steps``): the training curve, to say where success 
 training time as another's budget (exact for a constant learning rate, as ACT's). A finished run
 with a constant learning rate (ACT) given a larger ``--steps`` is trained further from its last
 checkpoint (LeRobot's ``--resume``) rather than again: the curve goes on where it stopped.
+``--inference-floor-ms N`` runs the rows with ``drift-run --inference-floor-ms N`` (no chunk
+returns sooner; results keyed ``<row>-floorNms``): a fast row at a slow row's chunk time, e.g.
+``dp10`` at ``dp100``'s, says how much of a gap is the chunk time and how much the sampler.
 """
 
 import argparse
@@ -276,6 +279,13 @@ def checkpoints(run: Path, steps: list[int] | None) -> dict[str, Path]:
     return found
 
 
+def result_key(row: str, train_seed: int | None, suffix: str, floor_ms: float = 0.0) -> str:
+    """``<row>[-floor<N>ms][-seed<S>][@<step>]``: the floor belongs to the row, so a floored row's
+    seeds are summarized together and apart from the row run at its own speed."""
+    name = row + (f"-floor{floor_ms:g}ms" if floor_ms else "")
+    return (name if train_seed is None else f"{name}-seed{train_seed}") + suffix
+
+
 # The DP checkpoint sampled otherwise than it was trained (DDPM, 100 steps): scheduler, steps.
 DP_SAMPLERS = {"dp10": ("DDIM", 10), "dp-ddim100": ("DDIM", 100), "dp-ddpm10": ("DDPM", 10)}
 PRECISION_ROWS = {"drift-fp16": "fp16", "drift-int8": "int8"}
@@ -355,6 +365,13 @@ def main(argv=None) -> None:
         help="also evaluate the checkpoints at these steps (e.g. an equal wall-clock budget; "
         "saved every gcd of all evaluated steps)",
     )
+    parser.add_argument(
+        "--inference-floor-ms",
+        type=float,
+        default=0.0,
+        help="run every row with drift-run --inference-floor-ms (results keyed <row>-floor<N>ms): "
+        "a row at another's chunk time, e.g. dp10 at dp100's, to tell the chunk time from the sampler",
+    )
     args = parser.parse_args(argv)
     claim_folder(
         args.out,
@@ -372,7 +389,9 @@ def main(argv=None) -> None:
         run = train_row(row, args.dataset, args.out, args.steps, args.train_seed, save_every)
         for suffix, ckpt in checkpoints(run, evaluated).items():
             policy = runnable(row, ckpt, args.dataset)
-            key = (row if args.train_seed is None else f"{row}-seed{args.train_seed}") + suffix
+            if args.inference_floor_ms:
+                policy["inference_floor_ms"] = args.inference_floor_ms
+            key = result_key(row, args.train_seed, suffix, args.inference_floor_ms)
             run_dir = args.out / key / "run"
             if run_dir.exists():
                 shutil.rmtree(run_dir)
@@ -389,6 +408,7 @@ def main(argv=None) -> None:
                 "ticks": report.get("ticks"),
                 "steps": int(suffix[1:]) if suffix else args.steps,
                 "training_steps": args.steps,
+                "inference_floor_ms": args.inference_floor_ms,
                 **training_facts(ckpt),
                 "dataset": str(args.dataset),
                 "join_step": report.get("join_step", {}),

@@ -19,6 +19,7 @@ closest to the plan in progress (best-of-K, runtime/chunks.py).
 """
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -293,9 +294,27 @@ def make_backend(
     raise BackendError(f"unknown backend {kind!r}; expected ort, torch or tensorrt.")
 
 
+class FlooredBackend:
+    """A backend whose calls never return sooner than ``floor_s``: the chunk time of a slower
+    machine (or sampler), rehearsed here. Every caller sees it, the warm-up included, so the
+    runtime plans its refills as it would there."""
+
+    def __init__(self, inner: Backend, floor_s: float):
+        self.inner, self.floor_s = inner, floor_s
+        self.contract = inner.contract
+        self.name = f"{inner.name}, floored at {floor_s * 1e3:g} ms"
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        t0 = time.perf_counter()
+        out = self.inner.infer(feeds)
+        time.sleep(max(0.0, self.floor_s - (time.perf_counter() - t0)))
+        return out
+
+
 def backend_for(cfg) -> Backend:
     """The backend a ``RunConfig`` names; one core is left to the control loop by default."""
     threads = cfg.inference_threads or max(1, (os.cpu_count() or 2) - 1)
-    return make_backend(
+    backend = make_backend(
         cfg.backend, cfg.bundle, cfg.policy, cfg.ort_provider, threads, cfg.precision, cfg.device
     )
+    return FlooredBackend(backend, cfg.inference_floor_ms / 1e3) if cfg.inference_floor_ms else backend

@@ -61,6 +61,11 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cpu", "cuda", "mps"], help="for --backend torch (default cpu)")
     p.add_argument("--inference-threads", type=int)
     p.add_argument(
+        "--inference-floor-ms",
+        type=float,
+        help="no chunk returns sooner: rehearse a slower machine's chunk time on this one (default 0)",
+    )
+    p.add_argument(
         "--camera", action="append", metavar="NAME=SPEC", help="opencv:INDEX_OR_PATH or zmq:HOST:PORT[/NAME]"
     )
     p.add_argument("--teleop-port", help="the leader arm's serial port")

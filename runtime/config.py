@@ -68,6 +68,14 @@ class RunConfig(BaseModel):
         "cpu", description="where backend torch runs the policy (ONNX Runtime: ort_provider)"
     )
     inference_threads: int | None = Field(None, ge=1, le=256)
+    inference_floor_ms: float = Field(
+        0.0,
+        ge=0,
+        le=10_000,
+        allow_inf_nan=False,
+        description="no chunk returns sooner than this: rehearse a slower deploy machine's chunk time "
+        "(a Jetson's, a longer sampler's) on this one",
+    )
     cameras: dict[str, str] = Field(
         default_factory=dict, description="NAME -> opencv:INDEX_OR_PATH | zmq:HOST:PORT[/CAMERA_NAME]"
     )

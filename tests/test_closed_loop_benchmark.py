@@ -14,6 +14,7 @@ from benchmarks.closed_loop import (
     checkpoints,
     eval_steps,
     main,
+    result_key,
     runnable,
     seed_summary,
     training,
@@ -47,6 +48,19 @@ def test_rows_are_grouped_by_seed_and_unseeded_rows_left_out():
     assert drift["success_std"] == pytest.approx(0.1414, abs=1e-4)  # sample std, ddof 1
     assert drift["between_mean"] == pytest.approx(0.1)
     assert summary["drift-prefix"]["success_std"] != summary["drift-prefix"]["success_std"]  # one seed: nan
+
+
+def test_a_floored_row_is_keyed_and_summarized_apart_from_the_row_at_its_own_speed():
+    assert result_key("dp10", 2, "@16000") == "dp10-seed2@16000"
+    assert result_key("dp10", 2, "@16000", 220.0) == "dp10-floor220ms-seed2@16000"
+    assert result_key("dp10", None, "", 37.5) == "dp10-floor37.5ms"
+    results = {
+        result_key("dp10", 2, "@16000"): _result(20, 23, 7, 3),
+        result_key("dp10", 2, "@16000", 220.0): _result(15, 20, 15, 9),
+    }
+    summary = seed_summary(results)
+    assert set(summary) == {"dp10@16000", "dp10-floor220ms@16000"}
+    assert summary["dp10-floor220ms@16000"]["success"] == [0.7]
 
 
 def test_a_training_curve_evaluates_every_saved_checkpoint_or_says_what_is_missing(tmp_path):

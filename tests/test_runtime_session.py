@@ -182,6 +182,19 @@ def test_slow_inference_holds_on_underrun_and_drops_what_it_missed(rig, so100_po
     assert report["stale_actions_dropped"]["max"] >= 14  # the ticks consumed while computing
 
 
+def test_an_inference_floor_rehearses_a_slower_machine(rig, so100_policy, tmp_path):
+    """--inference-floor-ms: every chunk takes at least the floor, the report names it, and the
+    runtime plans for it as for a slow machine (the ticks passed meanwhile are dropped from each
+    chunk). Real clock: the floor is a sleep. Only lower bounds are asserted."""
+    _, bundle = so100_policy
+    cfg = config_for(rig, bundle, tmp_path / "report", duration_s=3, inference_floor_ms=150)
+    report = Runner(cfg).run()
+    assert report["backend"] == "onnxruntime-cpu-fp32, floored at 150 ms"
+    assert report["config"]["inference_floor_ms"] == 150
+    assert report["chunks"] >= 3 and report["inference_ms"]["p50"] >= 150
+    assert report["stale_actions_dropped"]["p50"] >= 4  # 150 ms at 30 Hz: 4.5 ticks computing
+
+
 def test_nan_actions_are_held_and_counted(rig, so100_policy, tmp_path):
     """On the real 30 Hz clock: on the simulated one the ticks outrun real inference, and on a loaded
     machine every chunk could arrive stale, so no action would reach the safety layer at all."""
