@@ -30,6 +30,8 @@ def test_bad_configuration_exits_2_with_one_clear_line(so100_policy, tmp_path, c
         "fps: Input should be greater than or equal to 1" in err
         and "Arm: nothing connected, nothing moved." in err
     )
+    assert main(["--robot", "so100", "--emulate", "--bundle", str(bundle), "--inference-floor-ms", "-5"]) == 2
+    assert "inference_floor_ms: Input should be greater than or equal to 0" in capsys.readouterr().err
     assert main(["--robot", "so100", "--port", "/dev/null", "--bundle", str(tmp_path)]) == 2
     assert "is not a Drift bundle" in capsys.readouterr().err
     assert main(["--robot", "so100", "--emulate", "--bundle", str(bundle), "--camera", "front"]) == 2
