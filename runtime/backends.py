@@ -303,6 +303,7 @@ class FlooredBackend:
         self.inner, self.floor_s = inner, floor_s
         self.contract = inner.contract
         self.name = f"{inner.name}, floored at {floor_s * 1e3:g} ms"
+        self.choice = getattr(inner, "choice", None)  # the report's backend_choice still says why
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         t0 = time.perf_counter()

@@ -190,6 +190,7 @@ def test_an_inference_floor_rehearses_a_slower_machine(rig, so100_policy, tmp_pa
     cfg = config_for(rig, bundle, tmp_path / "report", duration_s=3, inference_floor_ms=150)
     report = Runner(cfg).run()
     assert report["backend"] == "onnxruntime-cpu-fp32, floored at 150 ms"
+    assert report["backend_choice"].startswith("auto: cpu")
     assert report["config"]["inference_floor_ms"] == 150
     assert report["chunks"] >= 3 and report["inference_ms"]["p50"] >= 150
     assert report["stale_actions_dropped"]["p50"] >= 4  # 150 ms at 30 Hz: 4.5 ticks computing
