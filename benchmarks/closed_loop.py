@@ -64,6 +64,12 @@ engaged per episode as in the demo). Rows:
   loading, BENCHMARKS §7.3): the demo's lean policy stops near 90 % whatever lever it is given, the
   recipe reached 96.7 % on 60 demonstrations; at the stream's speed, does it fit the demo's budget?
   (It does: ``make demo`` trains it since BENCHMARKS §7.12, on 60 DART demonstrations.)
+- ``drift-gain10-idp``: the recipe (``drift-gain10``) with Implicit Drifting Policy's
+  expert-proximal probe at its 81× weight (``DriftConfig.expert_proximal_weight``, our reading of
+  its Alg. 1): the generator is also trained to map a point near the expert chunk onto it, each
+  coordinate weighted by how well the batch's most similar observations agree on it. IDP reports
+  better precision within a mode; the recipe's misses that are not between the targets are
+  imprecision, so does the probe remove them?
 - ``drift-lean-hold``: the ``drift-lean`` checkpoint run with one noise draw held per engagement
   (``drift-run --noise per-engagement``) instead of a fresh draw per chunk: the draw that chose a
   target keeps choosing it, so fewer reaches should stop between the targets; needs no retraining;
@@ -182,6 +188,7 @@ DRIFT_ROWS = {
     "drift-lean-gain10": (*LEAN_ARGS, *STREAMING_ARGS, *GAIN_ARGS),  # make demo's, no prefix
     "drift-demo-crop": (*DEMO_POLICY, "--policy.crop_shape=[42,56]"),  # random 42×56 of 48×64
     "drift-gain10-streaming": (*DRIFT_ARGS, *STREAMING_ARGS, *GAIN_ARGS),  # the recipe, demo's data path
+    "drift-gain10-idp": (*DRIFT_ARGS, *GAIN_ARGS, "--policy.expert_proximal_weight=81"),
 }
 
 
@@ -318,6 +325,7 @@ ROWS = (
     "drift-lean-gain10",
     "drift-demo-crop",
     "drift-gain10-streaming",
+    "drift-gain10-idp",
     *HOLD_ROWS,
     *PRECISION_ROWS,
 )

@@ -87,6 +87,20 @@ class DriftConfig(PreTrainedConfig):
             default 4 covers 133 ms at 30 Hz; at least one executed step must stay free, so
             it is below n_action_steps.
 
+    Expert-proximal terms (off by default; our reading of Implicit Drifting Policy, arXiv
+    2606.01098, Alg. 1, which has no public code):
+        expert_proximal_weight: weight of a second loss term added to the drifting loss. The
+            generator is also called on the expert chunk plus σ·ε (a point near the expert)
+            at timestep expert_proximal_t, and its output is pulled onto the expert chunk,
+            each coordinate weighted by ``objective.neighbour_metric`` (coordinates on which
+            the batch's most similar observations agree weigh more). IDP weights its probe
+            81×. Inference is unchanged (noise in, timestep 0); the term costs one more U-Net
+            pass per observation in training. 0 disables it.
+        expert_proximal_sigma: σ, the probe's distance from the expert in normalized action
+            units (IDP: 0.1).
+        expert_proximal_t: the probe's timestep in (0, 1], given to the U-Net's step
+            embedding as round(100 t) (IDP: 0.9); inference uses 0.
+
     Weight averaging (off by default):
         use_ema: keep an exponential moving average of the weights during training
             (``update()``, which lerobot-train calls after every optimizer step) and save it
@@ -142,6 +156,9 @@ class DriftConfig(PreTrainedConfig):
     noise_scale: float = 1.0
     prefix_conditioning: bool = False
     max_prefix_steps: int = 4
+    expert_proximal_weight: float = 0.0
+    expert_proximal_sigma: float = 0.1
+    expert_proximal_t: float = 0.9
     use_ema: bool = False
     ema_power: float = 0.75
     ema_max_decay: float = 0.9999
@@ -256,6 +273,24 @@ class DriftConfig(PreTrainedConfig):
             f"in [1, n_action_steps - 1 = {self.n_action_steps - 1}] with prefix_conditioning"
             " (at least one executed step must be generated)",
             self.max_prefix_steps,
+        )
+        _require(
+            self.expert_proximal_weight >= 0,
+            "expert_proximal_weight",
+            "≥ 0 (0 disables the term; IDP uses 81)",
+            self.expert_proximal_weight,
+        )
+        _require(
+            self.expert_proximal_sigma >= 0,
+            "expert_proximal_sigma",
+            "≥ 0 (normalized action units; IDP uses 0.1)",
+            self.expert_proximal_sigma,
+        )
+        _require(
+            0 < self.expert_proximal_t <= 1,
+            "expert_proximal_t",
+            "in (0, 1] (IDP uses 0.9)",
+            self.expert_proximal_t,
         )
         _require(self.ema_power > 0, "ema_power", "> 0 (0.75 recommended)", self.ema_power)
         _require(0 <= self.ema_max_decay < 1, "ema_max_decay", "in [0, 1)", self.ema_max_decay)

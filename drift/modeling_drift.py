@@ -3,7 +3,8 @@
 The network blocks are LeRobot's own (imported, not copied): ``DiffusionRgbEncoder``
 (ResNet + SpatialSoftmax) and ``DiffusionConditionalUnet1d`` (FiLM-conditioned 1D U-Net).
 The U-Net is called once per chunk with the timestep fixed at 0: noise chunk in, action
-chunk out. Training uses the drifting objective in :mod:`drift.objective`.
+chunk out (an optional training-only probe uses another timestep, see ``_proximal_loss``).
+Training uses the drifting objective in :mod:`drift.objective`.
 """
 
 from collections import deque
@@ -21,7 +22,9 @@ from torch import Tensor, nn
 
 from .configuration_drift import DriftConfig
 from .ema import WeightAverage
-from .objective import drift_loss
+from .objective import drift_loss, neighbour_metric, proximal_loss
+
+PROBE_TIMESTEPS = 100  # the step embedding's scale for the probe's t in (0, 1] (DP trains 100 steps)
 
 
 def stack_camera_images(batch: dict[str, Tensor], config: DriftConfig) -> dict[str, Tensor]:
@@ -109,15 +112,19 @@ class DriftModel(nn.Module):
         noise: Tensor,
         prefix: Tensor | None = None,
         prefix_len: Tensor | None = None,
+        timestep: int = 0,
     ) -> Tensor:
         """One U-Net call: noise chunk [B, horizon, action_dim] → normalized action chunk.
+
+        ``timestep`` feeds the U-Net's step embedding: 0 everywhere but the expert-proximal
+        probe of training (see DriftConfig.expert_proximal_weight).
 
         With prefix conditioning, ``prefix`` [B, max_prefix_steps, action_dim] (normalized) and
         ``prefix_len`` [B] (int, 0..max_prefix_steps) give the committed first actions: they
         replace the noise at their positions, their count joins the FiLM conditioning, and the
         output holds them unchanged. Without a prefix the policy acts as if d = 0.
         """
-        timestep = torch.zeros(noise.shape[0], dtype=torch.long, device=noise.device)
+        timestep = torch.full((noise.shape[0],), timestep, dtype=torch.long, device=noise.device)
         if self.prefix_steps:
             b, horizon, _ = noise.shape
             if prefix is None:
@@ -168,7 +175,8 @@ class DriftModel(nn.Module):
         expert = batch[ACTION]  # [B, T, D]
         b, t, d = expert.shape
         g = cfg.num_samples_per_obs
-        global_cond = self.encode(batch).repeat_interleave(g, dim=0)
+        features = self.encode(batch)
+        global_cond = features.repeat_interleave(g, dim=0)
         noise = self.sample_noise(b * g, expert.device, expert.dtype)
         prefix = prefix_len = None
         free = torch.ones(b, t, dtype=torch.bool, device=expert.device)
@@ -206,7 +214,23 @@ class DriftModel(nn.Module):
                 fields.append(field)
             losses.append(torch.stack(step_losses).mean(0))
         per_obs_loss = torch.stack(losses).sum(0)
-        return per_obs_loss, self._diagnostics(generated.detach(), expert, fields)
+        metrics = self._diagnostics(generated.detach(), expert, fields)
+        if cfg.expert_proximal_weight > 0:
+            proximal = self._proximal_loss(features, expert, valid)
+            metrics["proximal_loss"] = proximal.mean().item()
+            per_obs_loss = per_obs_loss + cfg.expert_proximal_weight * proximal
+        return per_obs_loss, metrics
+
+    def _proximal_loss(self, features: Tensor, expert: Tensor, valid: Tensor | None) -> Tensor:
+        """[B] the expert-proximal term: the generator from expert + σ·ε at the probe's timestep,
+        pulled onto the expert under the batch neighbours' per-coordinate metric."""
+        cfg = self.config
+        b, t, d = expert.shape
+        start = expert + cfg.expert_proximal_sigma * torch.randn_like(expert)
+        probe = self.generate(features, start, timestep=round(PROBE_TIMESTEPS * cfg.expert_proximal_t))
+        mask = None if valid is None else valid.reshape(b, t * d)
+        metric = neighbour_metric(features, expert.reshape(b, t * d), mask)
+        return proximal_loss(probe.reshape(b, t * d), expert.reshape(b, t * d), metric, mask)
 
     @staticmethod
     def _diagnostics(generated: Tensor, expert: Tensor, fields: list) -> dict[str, float]:

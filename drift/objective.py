@@ -151,3 +151,64 @@ def drift_loss(
         m = mask[:, None, :].to(err.dtype).expand_as(err)
         per_group = (err * m).sum(dim=(1, 2)) / m.sum(dim=(1, 2)).clamp_min(1)
     return per_group, field
+
+
+METRIC_FLOOR = 0.1  # caps a coordinate's weight at ~10× the average's before normalizing
+
+
+def neighbour_metric(features: Tensor, actions: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Per-coordinate weights [B, S] from the expert actions of each observation's batch neighbours.
+
+    Our reading of the conditional expert geometry of Implicit Drifting Policy (arXiv
+    2606.01098, Alg. 1; no public code): where observations like this one agree on a
+    coordinate of the expert action, that coordinate is a constraint of this condition and
+    weighs more; where they disagree (another mode, a free axis) it weighs less.
+
+    - Neighbours: the features are standardized per dimension over the batch; the
+      similarity of observation b to j ≠ b is −‖z_b − z_j‖² / F, standardized over j, and a
+      softmax over j turns it into weights w_bj.
+    - Local geometry: v_bs = Σ_j w_bj (a_js − a_bs)²; the global reference: the same with
+      uniform weights over j ≠ b.
+    - Weight: 1 / (v_local / v_global + METRIC_FLOOR), then divided by its mean over the
+      (unmasked) coordinates, so the average coordinate weighs 1.
+
+    Args:
+        features: [B, F] observation features (detached here: the metric is a target).
+        actions: [B, S] the expert chunks, flattened.
+        mask: optional [B, S] of {0, 1}: coordinates left out of the normalizing mean.
+    Returns:
+        [B, S], detached. A batch of one observation has no neighbours: every weight is 1.
+    """
+    features, actions = features.detach(), actions.detach()
+    b = features.shape[0]
+    if b < 2:
+        return torch.ones_like(actions)
+    z = (features - features.mean(0)) / features.std(0, unbiased=False).clamp_min(1e-6)
+    similarity = -torch.cdist(z, z).square() / z.shape[1]
+    others = ~torch.eye(b, dtype=torch.bool, device=features.device)
+    sim = similarity.masked_select(others).reshape(b, b - 1)
+    sim = (sim - sim.mean(-1, keepdim=True)) / sim.std(-1, unbiased=False, keepdim=True).clamp_min(1e-6)
+    weights = sim.softmax(-1)  # [B, B - 1]
+    spread = (actions[None, :, :] - actions[:, None, :]).square()  # [B, B, S]: (a_j − a_b)²
+    spread = spread[others].reshape(b, b - 1, -1)
+    local = (weights[..., None] * spread).sum(1)
+    reference = spread.mean(1).clamp_min(1e-12)
+    raw = 1.0 / (local / reference + METRIC_FLOOR)
+    keep = torch.ones_like(raw) if mask is None else mask.to(raw.dtype)
+    return raw / ((raw * keep).sum(-1, keepdim=True) / keep.sum(-1, keepdim=True).clamp_min(1))
+
+
+def proximal_loss(probe: Tensor, expert: Tensor, metric: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Expert-proximal terminal loss [B]: the metric-weighted squared error of the generator's
+    output from a near-expert input against the expert, mean over the (unmasked) coordinates.
+
+    Args:
+        probe: [B, S] the generator's output for the input expert + σ·ε.
+        expert: [B, S] the expert chunks.
+        metric: [B, S] coordinate weights (``neighbour_metric``).
+        mask: optional [B, S] of {0, 1}: padded coordinates, excluded.
+    """
+    err = metric * (probe - expert.detach()).square()
+    if mask is None:
+        return err.mean(-1)
+    return (err * mask).sum(-1) / mask.sum(-1).clamp_min(1)

@@ -113,6 +113,7 @@ LEVERS = {  # row → the DriftConfig fields it changes from the recipe
     "drift-demo-2stages": {"n_obs_steps": 1, "prefix_conditioning": True, "noise_gain_lr_scale": 10.0},
     "drift-lean-gain10": {"vision_backbone_stages": 1, "n_obs_steps": 1, "noise_gain_lr_scale": 10.0},
     "drift-gain10-streaming": {"noise_gain_lr_scale": 10.0},  # on the streaming data path
+    "drift-gain10-idp": {"noise_gain_lr_scale": 10.0, "expert_proximal_weight": 81.0},
     "drift-demo-crop": {
         "vision_backbone_stages": 1,
         "n_obs_steps": 1,

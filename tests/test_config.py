@@ -37,6 +37,9 @@ def test_registered_under_drift_with_offline_defaults():
         ("spatial_softmax_num_keypoints", 0, "≥ 1"),
         ("optimizer_lr", 0.0, "> 0"),
         ("drop_n_last_frames", -1, "≥ 0"),
+        ("expert_proximal_weight", -1.0, "≥ 0"),
+        ("expert_proximal_sigma", -0.1, "≥ 0"),
+        ("expert_proximal_t", 0.0, "in (0, 1]"),
     ],
 )
 def test_invalid_values_name_the_field_and_the_allowed_range(field, value, allowed):

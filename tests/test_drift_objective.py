@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from lerobot_policy_drift.drift.objective import drift_field, drift_loss
+from lerobot_policy_drift.drift.objective import (
+    drift_field,
+    drift_loss,
+    neighbour_metric,
+    proximal_loss,
+)
 
 
 def _reference_field(x, pos, neg, temperatures, self_neg):
@@ -123,3 +128,44 @@ def test_padding_mask_removes_padded_coordinates_from_distance_and_force():
     )
     loss, _ = drift_loss(x, pos, mask=mask)
     assert torch.isfinite(loss).all()
+
+
+def _two_conditions(n_per: int = 6, seed: int = 0):
+    """Two clusters of observations; within each, the expert agrees on coordinate 0 (a
+    constraint of that condition) and scatters on coordinate 1 (free)."""
+    gen = torch.Generator().manual_seed(seed)
+    features = torch.cat([torch.zeros(n_per, 3), torch.full((n_per, 3), 5.0)])
+    features = features + 0.05 * torch.randn(2 * n_per, 3, generator=gen)
+    constrained = torch.cat([torch.full((n_per,), -0.8), torch.full((n_per,), 0.8)])
+    free = torch.rand(2 * n_per, generator=gen) * 2 - 1
+    return features, torch.stack([constrained, free], dim=1)
+
+
+def test_neighbour_metric_weighs_the_coordinates_similar_observations_agree_on():
+    features, actions = _two_conditions()
+    metric = neighbour_metric(features, actions)
+    assert metric.shape == actions.shape and not metric.requires_grad
+    assert (metric[:, 0] > 3 * metric[:, 1]).all()
+    torch.testing.assert_close(metric.mean(-1), torch.ones(len(actions)))
+
+
+def test_neighbour_metric_needs_neighbours_and_respects_the_mask():
+    assert torch.equal(neighbour_metric(torch.randn(1, 3), torch.randn(1, 4)), torch.ones(1, 4))
+    features, actions = _two_conditions()
+    actions = torch.cat([actions, torch.randn(len(actions), 1)], dim=1)
+    mask = torch.tensor([1.0, 1.0, 0.0]).expand_as(actions)
+    metric = neighbour_metric(features, actions, mask)
+    torch.testing.assert_close(metric[:, :2].mean(-1), torch.ones(len(actions)))
+
+
+def test_proximal_loss_is_the_metric_weighted_error_to_the_expert():
+    expert = torch.zeros(2, 3)
+    probe = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 2.0]], requires_grad=True)
+    metric = torch.tensor([[2.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    loss = proximal_loss(probe, expert, metric)
+    torch.testing.assert_close(loss, torch.tensor([1.0, 4.0 / 3]))
+    assert torch.equal(proximal_loss(expert, expert, metric), torch.zeros(2))
+    masked = proximal_loss(probe, expert, metric, torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]]))
+    torch.testing.assert_close(masked, torch.tensor([1.5, 0.0]))
+    loss.sum().backward()
+    assert probe.grad is not None

@@ -79,6 +79,23 @@ def test_training_runs_the_generator_once_for_all_g_samples():
     assert len(calls) == 1
 
 
+def test_the_expert_proximal_probe_adds_one_training_call_at_its_timestep_and_none_at_inference():
+    cfg = small_config(cameras=1, expert_proximal_weight=81.0, mask_padding=True)
+    policy = DriftPolicy(cfg)
+    timesteps = []
+    policy.model.unet.register_forward_hook(lambda _m, args, _out: timesteps.append(args[1].tolist()))
+    batch = random_batch(cfg, batch_size=5)
+    batch["action_is_pad"][:, -3:] = True
+    loss, metrics = policy.forward(batch)
+    assert timesteps == [[0] * 5 * cfg.num_samples_per_obs, [90] * 5]
+    assert torch.isfinite(loss) and metrics["proximal_loss"] > 0
+    loss.backward()
+    assert policy.model.rgb_encoder[0].parameters().__next__().grad is not None
+    timesteps.clear()
+    policy.eval().predict_action_chunk(random_batch(cfg, batch_size=1))
+    assert timesteps == [[0]]
+
+
 def test_given_noise_is_deterministic_and_fresh_noise_varies():
     cfg = small_config(cameras=1)
     policy = DriftPolicy(cfg).eval()
@@ -135,6 +152,12 @@ def test_loss_is_finite_and_fits_a_tiny_batch():
     policy = DriftPolicy(cfg)
     history = overfit(policy, random_batch(cfg, batch_size=4))
     assert history[-1]["single_sample_rms"] < 0.3 * history[0]["single_sample_rms"]
+
+
+def test_the_proximal_term_pulls_the_probe_onto_the_expert():
+    cfg = small_config(expert_proximal_weight=81.0)
+    history = overfit(DriftPolicy(cfg), random_batch(cfg, batch_size=4), steps=60)
+    assert history[-1]["proximal_loss"] < 0.3 * history[0]["proximal_loss"]
 
 
 def test_generator_is_noise_sensitive_at_init():
