@@ -216,19 +216,26 @@ class DriftModel(nn.Module):
         per_obs_loss = torch.stack(losses).sum(0)
         metrics = self._diagnostics(generated.detach(), expert, fields)
         if cfg.expert_proximal_weight > 0:
-            proximal = self._proximal_loss(features, expert, valid)
+            # The probe is called without a prefix: only padding is masked out of its loss.
+            padded = batch["action_is_pad"] if cfg.mask_padding and "action_is_pad" in batch else None
+            proximal = self._proximal_loss(features, expert, padded)
             metrics["proximal_loss"] = proximal.mean().item()
             per_obs_loss = per_obs_loss + cfg.expert_proximal_weight * proximal
         return per_obs_loss, metrics
 
-    def _proximal_loss(self, features: Tensor, expert: Tensor, valid: Tensor | None) -> Tensor:
+    def _proximal_loss(self, features: Tensor, expert: Tensor, padded: Tensor | None) -> Tensor:
         """[B] the expert-proximal term: the generator from expert + σ·ε at the probe's timestep,
-        pulled onto the expert under the batch neighbours' per-coordinate metric."""
+        pulled onto the expert under the batch neighbours' per-coordinate metric; ``padded``
+        [B, T] (bool) marks copy-padded steps to leave out."""
         cfg = self.config
         b, t, d = expert.shape
         start = expert + cfg.expert_proximal_sigma * torch.randn_like(expert)
         probe = self.generate(features, start, timestep=round(PROBE_TIMESTEPS * cfg.expert_proximal_t))
-        mask = None if valid is None else valid.reshape(b, t * d)
+        mask = (
+            None
+            if padded is None
+            else (~padded)[:, :, None].expand(b, t, d).reshape(b, t * d).to(expert.dtype)
+        )
         metric = neighbour_metric(features, expert.reshape(b, t * d), mask)
         return proximal_loss(probe.reshape(b, t * d), expert.reshape(b, t * d), metric, mask)
 
