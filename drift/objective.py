@@ -25,6 +25,9 @@ set matches the positives (swapping the two flips its sign).
 With G = 1 the only negative is the sample itself (masked), so F ∝ (ỹ⁺ − x̃): drifting
 degenerates exactly into (batch-normalized) regression toward the expert, which collapses
 multimodal data to its conditional mean. Use G ≥ 2; G = 1 is kept as a negative control.
+
+The optional expert-proximal term (``neighbour_metric``, ``proximal_loss``; off by default, see
+DriftConfig.expert_proximal_weight) lives here too: it is pure tensor math of the same batch.
 """
 
 from dataclasses import dataclass
