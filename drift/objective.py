@@ -156,6 +156,14 @@ def drift_loss(
     return per_group, field
 
 
+def _row_mean(values: Tensor, mask: Tensor | None) -> Tensor:
+    """[B] mean of [B, S] ``values`` over the coordinates a {0, 1} ``mask`` keeps (all without one)."""
+    if mask is None:
+        return values.mean(-1)
+    mask = mask.to(values.dtype)
+    return (values * mask).sum(-1) / mask.sum(-1).clamp_min(1)
+
+
 METRIC_FLOOR = 0.1  # caps a coordinate's weight at ~10× the average's before normalizing
 
 
@@ -197,8 +205,7 @@ def neighbour_metric(features: Tensor, actions: Tensor, mask: Tensor | None = No
     local = (weights[..., None] * spread).sum(1)
     reference = spread.mean(1).clamp_min(1e-12)
     raw = 1.0 / (local / reference + METRIC_FLOOR)
-    keep = torch.ones_like(raw) if mask is None else mask.to(raw.dtype)
-    return raw / ((raw * keep).sum(-1, keepdim=True) / keep.sum(-1, keepdim=True).clamp_min(1))
+    return raw / _row_mean(raw, mask)[:, None]
 
 
 def proximal_loss(probe: Tensor, expert: Tensor, metric: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -211,7 +218,4 @@ def proximal_loss(probe: Tensor, expert: Tensor, metric: Tensor, mask: Tensor | 
         metric: [B, S] coordinate weights (``neighbour_metric``).
         mask: optional [B, S] of {0, 1}: padded coordinates, excluded.
     """
-    err = metric * (probe - expert.detach()).square()
-    if mask is None:
-        return err.mean(-1)
-    return (err * mask).sum(-1) / mask.sum(-1).clamp_min(1)
+    return _row_mean(metric * (probe - expert.detach()).square(), mask)
