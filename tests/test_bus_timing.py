@@ -174,6 +174,21 @@ def test_a_leader_on_the_same_slow_adapter_is_refused_before_anything_moves(so10
         assert rig.sync_write_times() == []
 
 
+def run_started_again_if_held_up(cfg: RunConfig, tries: int = 3) -> tuple[Runner, dict]:
+    """(runner, report) of a session, started again as drift-run's refusal advises when the bus's
+    reads were held up while it timed them (a loaded machine: the ftdi model's 16 ms reads leave
+    little room at 30 Hz). Any other refusal, or the last one, is raised."""
+    for _ in range(tries - 1):
+        runner = Runner(cfg)
+        try:
+            return runner, runner.run()
+        except ConnectError as err:
+            if "reads were held up" not in str(err):
+                raise
+    runner = Runner(cfg)
+    return runner, runner.run()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("order", ["write-first", "read-first"])
 def test_write_first_puts_each_goal_on_the_bus_at_its_deadline(order, so100_policy, tmp_path):
@@ -186,8 +201,7 @@ def test_write_first_puts_each_goal_on_the_bus_at_its_deadline(order, so100_poli
         cfg = RunConfig.for_rig(
             rig, bundle=bundle, report_dir=tmp_path / "r", status=False, fps=30, duration_s=3, bus_order=order
         )
-        runner = Runner(cfg)
-        report = runner.run()
+        runner, report = run_started_again_if_held_up(cfg)
         arrivals = np.array(rig.sync_write_times())
     t0, period = runner.clock.t0, 1 / 30
     in_loop = arrivals[(arrivals > t0) & (arrivals < t0 + 3)]

@@ -87,7 +87,7 @@ def test_an_act_checkpoint_is_scored_at_the_last_action_it_plays(so100_policy, t
     repo, root = dataset["repo_id"], Path(dataset["root"])
     act = untrained_checkpoint(root, repo, tmp_path / "act", policy_type="act", **SMALL_ACT)
     (row,) = measure(act, root, train_episodes=1, draws=2, offsets=(4,))["trained"][4]
-    assert row["spread"] == pytest.approx(0.0, abs=1e-9)
+    assert row["spread"] == pytest.approx(0.0, abs=1e-6)  # float32 rounding: threads split sums differently
 
     loaded = load_checkpoint(act, dataset_root=root, policy_types=("act",))
     deltas = resolve_delta_timestamps(loaded.policy.config, LeRobotDatasetMetadata(repo, root=root))

@@ -10,6 +10,7 @@ evidence.
 
 import dataclasses
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -99,21 +100,28 @@ class Wrapped:
 
 
 class TicksLate(Wrapped):
-    """Answers only once the loop has run ``ticks`` more ticks: slower than a chunk lasts, counted in
-    loop ticks (warm-up calls, before the loop, answer at once)."""
+    """Answers once the loop has run exactly ``ticks`` more ticks: slower than a chunk lasts, counted
+    in loop ticks (warm-up calls, before the loop, answer at once). The simulated clock is held at
+    the answer's tick while the real inference runs, so its cost in real time does not count."""
 
     def __init__(self, inner, ticks: int):
         super().__init__(inner)
         self.ticks, self.runner = ticks, None
 
     def infer(self, feeds):
-        done = self.runner.monitor.tick_times
+        if self.runner.loop is None:
+            return self.inner.infer(feeds)
+        done, clock = self.runner.monitor.tick_times, self.runner.clock
         start = len(done)
-        if self.runner.loop is not None:
+        clock.hold_at(start + self.ticks)
+        try:
+            answer = self.inner.infer(feeds)
             wait_until(
                 lambda: len(done) >= start + self.ticks or self.runner.stop_reason != "running", LIVE_S
             )
-        return self.inner.infer(feeds)
+        finally:
+            clock.release()
+        return answer
 
 
 class NaNBackend(Wrapped):
@@ -303,7 +311,10 @@ def test_teleop_first_then_auto_then_teleop_without_jumps(rig, so100_policy, tmp
     assert "leader to follower" in report["transitions"][2]["why"]  # the SO leader is actuated
     assert report["stop_reason"] == "stop (pipe)"
     assert report["command_step"]["max"] <= 90.0 / 30 + 1e-9  # no step beyond the limit, ever
-    assert report["leader_to_bus_ms"]["count"] > 90  # every operator command's age when written
+    # Every operator command's age when written: one per tick not in auto (teleop and handover
+    # follow the leader), less the last tick's, which write-first would write at the next deadline.
+    tick_of = [int(re.search(r"at tick (\d+)", t["why"]).group(1)) for t in report["transitions"][1:3]]
+    assert report["leader_to_bus_ms"]["count"] == report["ticks"] - (tick_of[1] - tick_of[0]) - 1
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     recorded = LeRobotDataset("local/recorded", root=tmp_path / "recorded")
