@@ -42,9 +42,9 @@ class SimulatedClock:
         self._next = 0
 
     def wait(self) -> Tick:
-        if self._hold is not None and self._next >= self._hold:
-            if not self._released.wait(HOLD_LIMIT_S):
-                raise RuntimeError(f"the simulated clock was held at tick {self._hold} and never released")
+        held = self._hold is not None and self._next >= self._hold
+        if held and not self._released.wait(HOLD_LIMIT_S):
+            raise RuntimeError(f"the simulated clock was held at tick {self._hold} and never released")
         due = self.t0 + self._next * self.period
         tick = Tick(self._next, due, due, 0)
         self._next += 1
