@@ -97,7 +97,8 @@ def test_a_ctrl_c_while_recording_ends_in_one_line_and_a_rerun_names_the_unfinis
         if line.startswith("record: episode 1/20"):
             break
     else:  # the demo ended before its first demonstration: say how, not only that the Ctrl-C missed
-        pytest.fail(f"the demo ended (status {demo.wait()}) before recording: {demo.stderr.read()[-2000:]}")
+        _, stderr = demo.communicate(timeout=60)  # reads both pipes: a full stderr cannot block it
+        pytest.fail(f"the demo ended (status {demo.returncode}) before recording: {stderr[-2000:]}")
     _, stderr = ctrl_c(demo)
     assert re.search(
         r"record: stopped \(Ctrl-C\) after \d+ of 20 demonstrations; the emulated arms are stopped", stderr
